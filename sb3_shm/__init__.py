@@ -1,0 +1,11 @@
+import os
+
+from sb3_shm.common.memory import ShmCell
+from sb3_shm.shm_ppo import CnnShmPolicy, MlpShmPolicy, MultiInputShmPolicy, ShmPPO
+
+# Read version from file
+version_file = os.path.join(os.path.dirname(__file__), "version.txt")
+with open(version_file) as file_handler:
+    __version__ = file_handler.read().strip()
+
+__all__ = ["CnnShmPolicy", "MlpShmPolicy", "MultiInputShmPolicy", "ShmCell", "ShmPPO", "__version__"]

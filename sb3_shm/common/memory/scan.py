@@ -1,0 +1,218 @@
+"""
+The SHM recurrence over whole sequences: ``M_t = clamp(C_t * (keep_t * M_{t-1}) + U_t)``.
+
+Every entry of ``M`` is its own scalar linear recurrence (a Hadamard product), with
+
+    C_t = 1 + tanh(outer(theta_t, v_c_t))    # (H, H), entries in [0, 2]
+    U_t = outer(w_t, k_t)                    # (H, H), w_t = eta_t * v_t
+    y_t = M_t @ q_t                          # (H,)    the read-out
+
+``keep_t = 1 - episode_start_t`` resets the memory inside a sequence. This module is the only place the
+recurrence lives; :class:`~sb3_shm.common.memory.shm.ShmCell` builds its inputs. Three implementations
+share one signature and give the same outputs and gradients:
+
+- ``"loop"``: the step-wise reference (plain autograd), one step at a time exactly like a rollout.
+- ``"scan"``: a Hillis-Steele associative scan over pairs ``(a_t, b_t) = (C_t * keep_t, U_t)`` with
+  ``(a1, b1) o (a2, b2) = (a1 * a2, a2 * b1 + b2)``: O(log T) depth, division free (C reaches 0, so
+  ``cumsum(U / cumprod(C))`` would produce NaN).
+- ``"sequential"``: a custom :class:`torch.autograd.Function` that walks t forward, keeps only the
+  memories ``M_t`` and runs the reverse-time recurrence in its backward
+  (``dM_{t-1} = keep_t * C_t * dM_t``, ``dC_t = dM_t * keep_t * M_{t-1}``, ``dU_t = dM_t``).
+
+The clamp. The authors guard the memory with ``clamp(M, -100, 100)`` at every step. A clamp is not part of a
+linear recurrence, so the associative scan cannot apply it per step. We keep the per-step clamp as the
+definition (rollouts use it) and make every form agree with it exactly: ``"loop"`` and ``"sequential"``
+apply it at every step; ``"scan"`` computes the unclamped recurrence and checks its result: if no entry
+left ``[-clamp, clamp]`` the clamp never acted, so the result is the clamped recurrence; otherwise the batch is
+recomputed with ``"sequential"``. Gradients through a clamped entry are zero, as for ``torch.clamp``.
+"""
+
+from typing import Literal
+
+import torch as th
+
+ScanImpl = Literal["auto", "loop", "scan", "sequential"]
+SCAN_IMPLS = ("auto", "loop", "scan", "sequential")
+
+
+def calibration(theta: th.Tensor, v_c: th.Tensor) -> th.Tensor:
+    """
+    ``C = 1 + tanh(outer(theta, v_c))``.
+
+    :param theta: (..., H)
+    :param v_c: (..., H)
+    :return: (..., H, H)
+    """
+    return 1.0 + th.tanh(theta.unsqueeze(-1) * v_c.unsqueeze(-2))
+
+
+def update(w: th.Tensor, k: th.Tensor) -> th.Tensor:
+    """
+    ``U = outer(w, k)`` with ``w = eta * v``.
+
+    :param w: (..., H)
+    :param k: (..., H)
+    :return: (..., H, H)
+    """
+    return w.unsqueeze(-1) * k.unsqueeze(-2)
+
+
+def shm_step(
+    memory: th.Tensor,
+    theta: th.Tensor,
+    v_c: th.Tensor,
+    w: th.Tensor,
+    k: th.Tensor,
+    keep: th.Tensor,
+    clamp: float | None,
+) -> th.Tensor:
+    """
+    One step of the recurrence (rollouts, ``predict`` and the ``"loop"`` reference).
+
+    :param memory: M_{t-1}, (B, H, H)
+    :param theta: calibration row, (B, H)
+    :param v_c: (B, H)
+    :param w: eta * v, (B, H)
+    :param k: (B, H)
+    :param keep: 1 - episode_start, (B,)
+    :param clamp: bound on |M|, or None
+    :return: M_t, (B, H, H)
+    """
+    memory = calibration(theta, v_c) * (keep.view(-1, 1, 1) * memory) + update(w, k)
+    if clamp is not None:
+        memory = memory.clamp(-clamp, clamp)
+    return memory
+
+
+def _loop(theta, v_c, w, k, q, keep, memory, clamp):
+    outputs = []
+    for t in range(theta.shape[1]):
+        memory = shm_step(memory, theta[:, t], v_c[:, t], w[:, t], k[:, t], keep[:, t], clamp)
+        outputs.append(th.einsum("bij,bj->bi", memory, q[:, t]))
+    return th.stack(outputs, dim=1), memory
+
+
+def associative_scan(a: th.Tensor, b: th.Tensor) -> th.Tensor:
+    """
+    Inclusive Hillis-Steele scan of ``x_t = a_t * x_{t-1} + b_t`` with ``x_{-1} = 0`` along dim 1.
+
+    :param a: (B, T, ...)
+    :param b: (B, T, ...)
+    :return: x, (B, T, ...)
+    """
+    offset = 1
+    while offset < a.shape[1]:
+        # (a1, b1) o (a2, b2) = (a1 * a2, a2 * b1 + b2): combine each element with the one `offset` before it
+        b = th.cat([b[:, :offset], a[:, offset:] * b[:, :-offset] + b[:, offset:]], dim=1)
+        a = th.cat([a[:, :offset], a[:, offset:] * a[:, :-offset]], dim=1)
+        offset *= 2
+    return b
+
+
+def _scan(theta, v_c, w, k, q, keep, memory, clamp):
+    a = calibration(theta, v_c) * keep[..., None, None]  # (B, T, H, H)
+    b = update(w, k)  # (B, T, H, H)
+    # Fold the initial memory into the first step: b_0 <- a_0 * M_init + b_0
+    b = th.cat([(a[:, 0] * memory + b[:, 0]).unsqueeze(1), b[:, 1:]], dim=1)
+    memories = associative_scan(a, b)  # (B, T, H, H)
+    if clamp is not None and bool((memories.detach().abs() > clamp).any()):
+        # The clamp would have acted somewhere: the unclamped scan is not the recurrence, recompute exactly.
+        return _sequential(theta, v_c, w, k, q, keep, memory, clamp)
+    return th.einsum("btij,btj->bti", memories, q), memories[:, -1]
+
+
+def _sequential_forward(theta, v_c, w, k, q, keep, memory, clamp):
+    """Forward of ``"sequential"``: returns the outputs and everything its backward needs."""
+    tanh_z = th.tanh(theta.unsqueeze(-1) * v_c.unsqueeze(-2))  # (B, T, H, H)
+    updates = update(w, k)  # (B, T, H, H)
+    memories = th.empty_like(updates)  # M_t for t = 0..T-1
+    for t in range(theta.shape[1]):
+        memory = (1.0 + tanh_z[:, t]) * (keep[:, t, None, None] * memory) + updates[:, t]
+        if clamp is not None:
+            memory = memory.clamp(-clamp, clamp)
+        memories[:, t] = memory
+    return memories, tanh_z
+
+
+class SequentialShm(th.autograd.Function):
+    """
+    The recurrence with a hand-written backward: it stores ``M_t`` (B, T, H, H) and ``tanh`` of the calibration,
+    and none of autograd's per-step intermediates.
+    """
+
+    @staticmethod
+    def forward(ctx, theta, v_c, w, k, q, keep, initial_memory, clamp):
+        memories, tanh_z = _sequential_forward(theta, v_c, w, k, q, keep, initial_memory, clamp)
+        ctx.clamp = clamp
+        ctx.save_for_backward(theta, v_c, w, k, q, keep, initial_memory, memories, tanh_z)
+        return th.einsum("btij,btj->bti", memories, q), memories[:, -1].clone()
+
+    @staticmethod
+    def backward(ctx, grad_y, grad_last):
+        theta, v_c, w, k, q, keep, initial_memory, memories, tanh_z = ctx.saved_tensors
+        clamp = ctx.clamp
+        n_steps = theta.shape[1]
+        grad_q = th.einsum("btij,bti->btj", memories, grad_y)
+        grad_theta, grad_v_c = th.zeros_like(theta), th.zeros_like(v_c)
+        grad_w, grad_k = th.zeros_like(w), th.zeros_like(k)
+        # dL/dM_t, carried backwards in time
+        grad_m = grad_last.clone() if grad_last is not None else th.zeros_like(initial_memory)
+        for t in range(n_steps - 1, -1, -1):
+            grad_m = grad_m + grad_y[:, t].unsqueeze(-1) * q[:, t].unsqueeze(-2)
+            previous = memories[:, t - 1] if t > 0 else initial_memory
+            kept = keep[:, t, None, None] * previous  # (B, H, H)
+            if clamp is not None:
+                # torch.clamp lets the gradient through where the pre-clamp value lies inside [-clamp, clamp]
+                pre = (1.0 + tanh_z[:, t]) * kept + w[:, t].unsqueeze(-1) * k[:, t].unsqueeze(-2)
+                grad_m = grad_m * (pre.abs() <= clamp)
+            # U_t = outer(w, k)
+            grad_w[:, t] = th.einsum("bij,bj->bi", grad_m, k[:, t])
+            grad_k[:, t] = th.einsum("bij,bi->bj", grad_m, w[:, t])
+            # C_t = 1 + tanh(outer(theta, v_c))
+            grad_z = grad_m * kept * (1.0 - tanh_z[:, t] ** 2)
+            grad_theta[:, t] = th.einsum("bij,bj->bi", grad_z, v_c[:, t])
+            grad_v_c[:, t] = th.einsum("bij,bi->bj", grad_z, theta[:, t])
+            grad_m = grad_m * (1.0 + tanh_z[:, t]) * keep[:, t, None, None]
+        # keep comes from episode starts (data): no gradient
+        return grad_theta, grad_v_c, grad_w, grad_k, grad_q, None, grad_m, None
+
+
+def _sequential(theta, v_c, w, k, q, keep, memory, clamp):
+    return SequentialShm.apply(theta, v_c, w, k, q, keep, memory, clamp)
+
+
+_IMPLS = {"loop": _loop, "scan": _scan, "sequential": _sequential}
+
+
+def shm_sequence(
+    theta: th.Tensor,
+    v_c: th.Tensor,
+    w: th.Tensor,
+    k: th.Tensor,
+    q: th.Tensor,
+    keep: th.Tensor,
+    initial_memory: th.Tensor,
+    clamp: float | None = 100.0,
+    impl: ScanImpl = "auto",
+) -> tuple[th.Tensor, th.Tensor]:
+    """
+    Run the SHM recurrence over whole sequences and read the memory out at every step.
+
+    :param theta: calibration rows ``Theta[i_t]``, (B, T, H)
+    :param v_c: calibration vectors, (B, T, H)
+    :param w: ``eta_t * v_t``, (B, T, H)
+    :param k: keys, (B, T, H)
+    :param q: queries, (B, T, H)
+    :param keep: ``1 - episode_start_t``, (B, T)
+    :param initial_memory: M before the first step, (B, H, H)
+    :param clamp: bound on |M| applied at every step, None for no clamp
+    :param impl: ``"loop"``, ``"scan"``, ``"sequential"`` or ``"auto"`` (see module docstring)
+    :return: read-outs ``y_t = M_t q_t`` (B, T, H) and the last memory M_{T-1} (B, H, H)
+    """
+    if impl not in SCAN_IMPLS:
+        raise ValueError(f"Unknown scan implementation {impl!r}: choose one of {SCAN_IMPLS}")
+    if theta.shape[1] == 0:
+        raise ValueError("shm_sequence needs at least one step (T >= 1)")
+    if impl == "auto":
+        impl = "sequential"
+    return _IMPLS[impl](theta, v_c, w, k, q, keep, initial_memory, clamp)

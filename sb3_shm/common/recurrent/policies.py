@@ -1,0 +1,407 @@
+"""Actor-critic policies whose recurrent core is a Stable Hadamard Memory instead of an LSTM."""
+
+from typing import Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.distributions import Distribution
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.torch_layers import (
+    BaseFeaturesExtractor,
+    CombinedExtractor,
+    FlattenExtractor,
+    MlpExtractor,
+    NatureCNN,
+)
+from stable_baselines3.common.type_aliases import Schedule
+from torch import nn
+
+from sb3_shm.common.memory.scan import ScanImpl
+from sb3_shm.common.memory.shm import Calibration, ShmCell, check_memory_arguments
+from sb3_shm.common.recurrent.type_aliases import ShmReplay, ShmStates
+
+
+class ShmActorCriticPolicy(ActorCriticPolicy):
+    """
+    Recurrent actor-critic policy with a Stable Hadamard Memory (SHM) between the features extractor and the MLPs:
+    ``obs -> features extractor -> ShmCell -> mlp_extractor -> action / value heads``.
+
+    The knobs mirror sb3-contrib's ``RecurrentActorCriticPolicy`` (``lstm_*`` -> ``memory_*``).
+
+    The calibration index of each step is drawn from torch's global RNG (``th.randint``), in rollouts and in
+    :meth:`predict` alike, so ``set_random_seed`` (or ``ShmPPO(seed=...)``) makes ``predict`` reproducible.
+
+    :param observation_space: Observation space
+    :param action_space: Action space
+    :param lr_schedule: Learning rate schedule (could be constant)
+    :param net_arch: The specification of the policy and value networks (after the memory).
+    :param activation_fn: Activation function
+    :param ortho_init: Whether to use orthogonal initialization (features extractor, MLPs and heads; the memory keeps
+        its own initialization)
+    :param use_sde: Whether to use State Dependent Exploration or not
+    :param log_std_init: Initial value for the log standard deviation
+    :param full_std: Whether to use (n_features x n_actions) parameters for the std instead of only (n_features,)
+        when using gSDE
+    :param use_expln: Use ``expln()`` function instead of ``exp()`` to ensure a positive standard deviation
+    :param squash_output: Whether to squash the output using a tanh function (gSDE)
+    :param features_extractor_class: Features extractor to use.
+    :param features_extractor_kwargs: Keyword arguments to pass to the features extractor.
+    :param share_features_extractor: If True, the features extractor is shared between the policy and value networks.
+    :param normalize_images: Whether to normalize images or not, dividing by 255.0 (True by default)
+    :param optimizer_class: The optimizer to use, ``th.optim.Adam`` by default
+    :param optimizer_kwargs: Additional keyword arguments, excluding the learning rate, to pass to the optimizer
+    :param memory_size: H, the memory of each environment is an H x H matrix
+    :param bank_size: L, number of learned calibration rows ``Theta``
+    :param calibration: ``"random"`` (the paper), ``"fixed"`` or ``"none"``, see :class:`ShmCell`
+    :param memory_clamp: bound on |M| applied at every step (the authors' guard), None to disable
+    :param shared_memory: Whether the memory is shared between the actor and the critic (only the actor's gradient
+        is used). By default, the actor and the critic have two separate memories.
+    :param enable_critic_memory: Use a separate memory for the critic.
+    :param scan_impl: implementation of the whole-sequence recurrence used in training
+        (``"auto"``, ``"sequential"``, ``"scan"``, ``"loop"``)
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        net_arch: list[int] | dict[str, list[int]] | None = None,
+        activation_fn: type[nn.Module] = nn.Tanh,
+        ortho_init: bool = True,
+        use_sde: bool = False,
+        log_std_init: float = 0.0,
+        full_std: bool = True,
+        use_expln: bool = False,
+        squash_output: bool = False,
+        features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        share_features_extractor: bool = True,
+        normalize_images: bool = True,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        memory_size: int = 32,
+        bank_size: int = 128,
+        calibration: Calibration = "random",
+        memory_clamp: float | None = 100.0,
+        shared_memory: bool = False,
+        enable_critic_memory: bool = True,
+        scan_impl: ScanImpl = "auto",
+    ):
+        check_memory_arguments(memory_size, bank_size, calibration, memory_clamp, scan_impl)
+        if shared_memory and enable_critic_memory:
+            raise ValueError(
+                "Choose between a shared memory (shared_memory=True, enable_critic_memory=False), a separate critic "
+                "memory (enable_critic_memory=True, the default) or none for the critic (both False)."
+            )
+        if shared_memory and not share_features_extractor:
+            raise ValueError("shared_memory=True needs share_features_extractor=True: one memory reads one feature vector.")
+        self.memory_output_dim = memory_size
+        super().__init__(
+            observation_space,
+            action_space,
+            lr_schedule,
+            net_arch,
+            activation_fn,
+            ortho_init,
+            use_sde,
+            log_std_init,
+            full_std,
+            use_expln,
+            squash_output,
+            features_extractor_class,
+            features_extractor_kwargs,
+            share_features_extractor,
+            normalize_images,
+            optimizer_class,
+            optimizer_kwargs,
+        )
+        self.memory_size = memory_size
+        self.shared_memory = shared_memory
+        self.enable_critic_memory = enable_critic_memory
+        memory_kwargs: dict[str, Any] = dict(
+            memory_size=memory_size, bank_size=bank_size, calibration=calibration, clamp=memory_clamp, scan_impl=scan_impl
+        )
+        self.memory_actor = ShmCell(self.features_dim, **memory_kwargs)
+        self.memory_critic = ShmCell(self.features_dim, **memory_kwargs) if enable_critic_memory else None
+        # Without a memory, the critic still maps the features to the size the value MLP expects
+        self.critic = nn.Linear(self.features_dim, memory_size) if not (shared_memory or enable_critic_memory) else None
+        # Setup optimizer with initial learning rate (again: the memories were created after ActorCriticPolicy's)
+        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        cell = self.memory_actor
+        data.update(
+            memory_size=cell.memory_size,
+            bank_size=cell.bank_size,
+            calibration=cell.calibration,
+            memory_clamp=cell.clamp,
+            shared_memory=self.shared_memory,
+            enable_critic_memory=self.enable_critic_memory,
+            scan_impl=cell.scan_impl,
+        )
+        return data
+
+    def _build_mlp_extractor(self) -> None:
+        self.mlp_extractor = MlpExtractor(
+            self.memory_output_dim,
+            net_arch=self.net_arch,
+            activation_fn=self.activation_fn,
+            device=self.device,
+        )
+
+    def initial_state(self, n_envs: int) -> ShmStates:
+        """
+        :param n_envs: number of environments
+        :return: empty memories, each (n_envs, H, H)
+        """
+        memory = self.memory_actor.initial_state(n_envs, device=self.device)
+        return ShmStates(memory, memory.clone())
+
+    def sample_theta_indices(self, n: int) -> th.Tensor:
+        """:return: (n,) calibration indices for one step of n environments (shared by actor and critic memory)."""
+        return self.memory_actor.sample_theta_indices(n, device=self.device)
+
+    @staticmethod
+    def _process_sequence(
+        features: th.Tensor,
+        memory: th.Tensor,
+        episode_starts: th.Tensor,
+        theta_idx: th.Tensor,
+        cell: ShmCell,
+    ) -> tuple[th.Tensor, th.Tensor]:
+        """
+        Run the memory over n_seq sequences (n_seq = n_envs and T = 1 during rollouts).
+
+        :param features: (n_seq * T, D)
+        :param memory: (n_seq, H, H)
+        :param episode_starts: (n_seq * T,)
+        :param theta_idx: (n_seq * T,)
+        :param cell: the memory cell
+        :return: output (n_seq * T, H) and the last memory (n_seq, H, H)
+        """
+        n_seq = memory.shape[0]
+        if features.shape[0] == n_seq:
+            return cell.step(features, memory, episode_starts, theta_idx)
+        # (n_seq * T, D) -> (n_seq, T, D)
+        output, memory = cell(
+            features.reshape(n_seq, -1, features.shape[-1]),
+            memory,
+            episode_starts.reshape(n_seq, -1),
+            theta_idx.reshape(n_seq, -1),
+        )
+        # (n_seq, T, H) -> (n_seq * T, H)
+        return output.reshape(-1, output.shape[-1]), memory
+
+    def _latents(
+        self,
+        obs: th.Tensor,
+        states: ShmStates,
+        episode_starts: th.Tensor,
+        theta_idx: th.Tensor,
+    ) -> tuple[th.Tensor, th.Tensor, ShmStates]:
+        """Features -> memories -> (latent_pi, latent_vf, new states), shared by forward and evaluate_actions."""
+        features = self.extract_features(obs)
+        if self.share_features_extractor:
+            pi_features = vf_features = features
+        else:
+            pi_features, vf_features = features
+        latent_pi, memory_pi = self._process_sequence(pi_features, states.pi, episode_starts, theta_idx, self.memory_actor)
+        if self.memory_critic is not None:
+            latent_vf, memory_vf = self._process_sequence(
+                vf_features, states.vf, episode_starts, theta_idx, self.memory_critic
+            )
+        elif self.shared_memory:
+            # Re-use the actor's memory but do not backpropagate the critic's loss into it
+            latent_vf, memory_vf = latent_pi.detach(), memory_pi.detach()
+        else:
+            latent_vf, memory_vf = self.critic(vf_features), memory_pi  # type: ignore[misc]
+        return (
+            self.mlp_extractor.forward_actor(latent_pi),
+            self.mlp_extractor.forward_critic(latent_vf),
+            ShmStates(memory_pi, memory_vf),
+        )
+
+    def forward(  # type: ignore[override]
+        self,
+        obs: th.Tensor,
+        states: ShmStates,
+        episode_starts: th.Tensor,
+        deterministic: bool = False,
+        theta_idx: th.Tensor | None = None,
+    ) -> tuple[th.Tensor, th.Tensor, th.Tensor, ShmStates]:
+        """
+        One rollout step in all the networks (actor and critic).
+
+        :param obs: Observation, (n_envs, ...)
+        :param states: memories before this step
+        :param episode_starts: (n_envs,) whether the observations start new episodes (memory reset)
+        :param deterministic: Whether to sample or use deterministic actions
+        :param theta_idx: (n_envs,) calibration indices; drawn here if None
+        :return: action, value, log probability of the action, new memories
+        """
+        if theta_idx is None:
+            theta_idx = self.sample_theta_indices(states.pi.shape[0])
+        latent_pi, latent_vf, states = self._latents(obs, states, episode_starts, theta_idx)
+        values = self.value_net(latent_vf)
+        distribution = self._get_action_dist_from_latent(latent_pi)
+        actions = distribution.get_actions(deterministic=deterministic)
+        log_prob = distribution.log_prob(actions)
+        actions = actions.reshape((-1, *self.action_space.shape))  # type: ignore[misc]
+        return actions, values, log_prob, states
+
+    def get_distribution(  # type: ignore[override]
+        self,
+        obs: th.Tensor,
+        memory: th.Tensor,
+        episode_starts: th.Tensor,
+        theta_idx: th.Tensor | None = None,
+    ) -> tuple[Distribution, th.Tensor]:
+        """
+        :param obs: Observation, (n_envs, ...)
+        :param memory: the actor's memory, (n_envs, H, H)
+        :param episode_starts: (n_envs,)
+        :param theta_idx: (n_envs,) calibration indices; drawn here if None
+        :return: the action distribution and the new actor memory
+        """
+        if theta_idx is None:
+            theta_idx = self.sample_theta_indices(memory.shape[0])
+        features = super(ActorCriticPolicy, self).extract_features(obs, self.pi_features_extractor)
+        latent_pi, memory = self._process_sequence(features, memory, episode_starts, theta_idx, self.memory_actor)
+        return self._get_action_dist_from_latent(self.mlp_extractor.forward_actor(latent_pi)), memory
+
+    def predict_values(  # type: ignore[override]
+        self,
+        obs: th.Tensor,
+        memory: th.Tensor,
+        episode_starts: th.Tensor,
+        theta_idx: th.Tensor | None = None,
+    ) -> th.Tensor:
+        """
+        :param obs: Observation, (n_envs, ...)
+        :param memory: the critic's memory (the actor's when it is shared), (n_envs, H, H)
+        :param episode_starts: (n_envs,)
+        :param theta_idx: (n_envs,) calibration indices; drawn here if None
+        :return: the estimated values, (n_envs, 1)
+        """
+        if theta_idx is None:
+            theta_idx = self.sample_theta_indices(memory.shape[0])
+        features = super(ActorCriticPolicy, self).extract_features(obs, self.vf_features_extractor)
+        if self.memory_critic is not None:
+            latent_vf, _ = self._process_sequence(features, memory, episode_starts, theta_idx, self.memory_critic)
+        elif self.shared_memory:
+            latent_vf, _ = self._process_sequence(features, memory, episode_starts, theta_idx, self.memory_actor)
+        else:
+            latent_vf = self.critic(features)  # type: ignore[misc]
+        return self.value_net(self.mlp_extractor.forward_critic(latent_vf))
+
+    def evaluate_actions(  # type: ignore[override]
+        self, obs: th.Tensor, actions: th.Tensor, replay: ShmReplay, episode_starts: th.Tensor
+    ) -> tuple[th.Tensor, th.Tensor, th.Tensor | None]:
+        """
+        Recompute whole sequences with the memories and calibration indices of the rollout.
+
+        :param obs: (n_seq * T, ...)
+        :param actions: (n_seq * T, ...)
+        :param replay: memories at the sequence starts and the rollout's calibration indices
+        :param episode_starts: (n_seq * T,)
+        :return: values, log likelihood of the actions and entropy of the action distribution, each (n_seq * T,)
+        """
+        latent_pi, latent_vf, _ = self._latents(obs, replay.memory, episode_starts, replay.theta_idx)
+        distribution = self._get_action_dist_from_latent(latent_pi)
+        return self.value_net(latent_vf), distribution.log_prob(actions), distribution.entropy()
+
+    def _predict(  # type: ignore[override]
+        self,
+        observation: th.Tensor,
+        states: ShmStates,
+        episode_starts: th.Tensor,
+        deterministic: bool = False,
+    ) -> tuple[th.Tensor, ShmStates]:
+        """Actions and new memories for one step; the critic's memory is advanced too so that states stay in step."""
+        theta_idx = self.sample_theta_indices(states.pi.shape[0])
+        actions, _, _, states = self.forward(observation, states, episode_starts, deterministic, theta_idx)
+        return actions, states
+
+    def _check_state(self, state: Any, n_envs: int) -> tuple[np.ndarray, np.ndarray]:
+        expected = (n_envs, self.memory_size, self.memory_size)
+        hint = "pass the state returned by the previous predict() call, or None to start with an empty memory"
+        if not (isinstance(state, (tuple, list)) and len(state) == 2):
+            raise ValueError(f"state must be a tuple (memory_pi, memory_vf) of arrays of shape {expected}: {hint}")
+        arrays = tuple(np.asarray(s) for s in state)
+        for name, array in zip(("memory_pi", "memory_vf"), arrays, strict=True):
+            if array.shape != expected:
+                raise ValueError(
+                    f"state {name} has shape {array.shape}, expected {expected} "
+                    f"(n_envs={n_envs}, memory_size={self.memory_size}): {hint}"
+                )
+        return arrays  # type: ignore[return-value]
+
+    def predict(  # type: ignore[override]
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        """
+        Get the policy action from an observation and the memory state.
+
+        :param observation: the input observation, (n_envs, ...) or a single observation
+        :param state: the memories returned by the previous call, ``(memory_pi, memory_vf)``, each (n_envs, H, H);
+            None for empty memories
+        :param episode_start: (n_envs,) True where an episode starts (the memory is reset); None for all False
+        :param deterministic: Whether or not to return deterministic actions.
+        :return: the model's action and the next state
+        """
+        self.set_training_mode(False)
+        observation, vectorized_env = self.obs_to_tensor(observation)
+        if isinstance(observation, dict):
+            n_envs = observation[next(iter(observation.keys()))].shape[0]
+        else:
+            n_envs = observation.shape[0]
+
+        if state is None:
+            states = self.initial_state(n_envs)
+        else:
+            memory_pi, memory_vf = self._check_state(state, n_envs)
+            states = ShmStates(
+                th.as_tensor(memory_pi, dtype=th.float32, device=self.device),
+                th.as_tensor(memory_vf, dtype=th.float32, device=self.device),
+            )
+        if episode_start is None:
+            episode_start = np.zeros(n_envs, dtype=bool)
+        episode_start = np.asarray(episode_start).reshape(-1)
+        if episode_start.shape != (n_envs,):
+            raise ValueError(f"episode_start has {episode_start.shape[0]} entries, expected one per environment ({n_envs})")
+
+        with th.no_grad():
+            episode_starts = th.as_tensor(episode_start, dtype=th.float32, device=self.device)
+            actions, states = self._predict(observation, states, episode_starts, deterministic=deterministic)
+        new_state = (states.pi.cpu().numpy(), states.vf.cpu().numpy())
+
+        actions = actions.cpu().numpy().reshape((-1, *self.action_space.shape))  # type: ignore[assignment,misc]
+        if isinstance(self.action_space, spaces.Box):
+            if self.squash_output:
+                actions = self.unscale_action(actions)  # type: ignore[assignment,arg-type]
+            else:
+                actions = np.clip(actions, self.action_space.low, self.action_space.high)  # type: ignore[assignment,arg-type]
+        if not vectorized_env:
+            actions = actions.squeeze(axis=0)  # type: ignore[assignment]
+        return actions, new_state  # type: ignore[return-value]
+
+
+class ShmActorCriticCnnPolicy(ShmActorCriticPolicy):
+    """:class:`ShmActorCriticPolicy` with a NatureCNN features extractor (image observations); same parameters."""
+
+    def __init__(self, *args: Any, features_extractor_class: type[BaseFeaturesExtractor] = NatureCNN, **kwargs: Any):
+        super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)
+
+
+class ShmMultiInputActorCriticPolicy(ShmActorCriticPolicy):
+    """:class:`ShmActorCriticPolicy` with a CombinedExtractor (Dict observations); same parameters."""
+
+    def __init__(self, *args: Any, features_extractor_class: type[BaseFeaturesExtractor] = CombinedExtractor, **kwargs: Any):
+        super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)
