@@ -1,5 +1,6 @@
 import os
 
+import sb3_shm.envs  # noqa: F401  (registers VisualMatch-v0, KeyToDoor-v0, Wind-v0, PointRobot-v0, POPGym-*)
 from sb3_shm.common.memory import ShmCell
 from sb3_shm.shm_ppo import CnnShmPolicy, MlpShmPolicy, MultiInputShmPolicy, ShmPPO
 
