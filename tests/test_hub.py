@@ -1,0 +1,164 @@
+"""Hugging Face Hub round trip without network: a local hub cache (HF_HOME in tmp, HF_HUB_OFFLINE=1)."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sb3_shm import ShmPPO
+from sb3_shm import hub
+from sb3_shm.hub import HubError, load_from_hub, package_to_hub
+
+ROOT = Path(__file__).resolve().parent.parent
+ORG = "testorg"
+REPO = f"{ORG}/shm_ppo-CartPole-v1"
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def add_to_cache(hf_home: Path, repo_id: str, files: dict[str, Path] | None = None, folder: Path | None = None) -> Path:
+    """Lay out `repo_id` as huggingface_hub's cache does: refs/main -> snapshots/<commit>/<files>."""
+    repo_dir = hf_home / "hub" / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo_dir / "snapshots" / COMMIT
+    snapshot.mkdir(parents=True, exist_ok=True)
+    if folder is not None:
+        for path in folder.iterdir():
+            (snapshot / path.name).write_bytes(path.read_bytes())
+    for name, path in (files or {}).items():
+        (snapshot / name).write_bytes(path.read_bytes())
+    (repo_dir / "refs").mkdir(exist_ok=True)
+    (repo_dir / "refs" / "main").write_text(COMMIT)
+    return snapshot
+
+
+@pytest.fixture(scope="module")
+def hub_cache(tmp_path_factory):
+    """A packaged CartPole agent in a local hub cache, plus the model it came from."""
+    import torch as th
+
+    th.set_num_threads(1)
+    hf_home = tmp_path_factory.mktemp("hf_home")
+    model = ShmPPO(
+        "MlpShmPolicy", "CartPole-v1", n_steps=32, batch_size=32, n_epochs=1, seed=0, policy_kwargs=dict(memory_size=8)
+    )
+    model.learn(64)
+    packaged = package_to_hub(model, "CartPole-v1", tmp_path_factory.mktemp("package"), organization=ORG, n_eval_episodes=2)
+    add_to_cache(hf_home, REPO, folder=packaged)
+    return hf_home, model, packaged
+
+
+@pytest.fixture
+def offline(hub_cache, monkeypatch):
+    hf_home, _, _ = hub_cache
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return {"cache_dir": str(hf_home / "hub")}
+
+
+def test_package_layout(hub_cache):
+    _, _, packaged = hub_cache
+    names = {path.name for path in packaged.iterdir()}
+    assert {"shm_ppo-CartPole-v1.zip", "config.yml", "args.yml", "env_kwargs.yml", "results.json", "README.md"} <= names
+    readme = (packaged / "README.md").read_text()
+    assert "mean_reward" in readme and "ShmPPO" in readme and "rl_zoo3.load_from_hub" in readme
+
+
+def _rollout_actions(model, n_steps=40):
+    from stable_baselines3.common.env_util import make_vec_env
+
+    env = make_vec_env("CartPole-v1", n_envs=1, seed=7)
+    obs, state, starts, actions = env.reset(), None, np.ones(1, dtype=bool), []
+    for _ in range(n_steps):
+        action, state = model.predict(obs, state=state, episode_start=starts, deterministic=True)
+        actions.append(int(action[0]))
+        obs, _, starts, _ = env.step(action)
+    env.close()
+    return actions
+
+
+def test_load_from_hub_reproduces_predictions(hub_cache, offline):
+    _, model, _ = hub_cache
+    loaded = load_from_hub(REPO, trust_remote_code=True, **offline)
+    assert isinstance(loaded, ShmPPO)
+    assert _rollout_actions(loaded) == _rollout_actions(model)
+    # explicit filename, and a repo whose name does not follow the zoo convention (its only zip is found)
+    assert isinstance(load_from_hub(REPO, "shm_ppo-CartPole-v1.zip", trust_remote_code=True, **offline), ShmPPO)
+    add_to_cache(Path(offline["cache_dir"]).parent, f"{ORG}/my-agent", {"agent.zip": hub_cache[2] / "shm_ppo-CartPole-v1.zip"})
+    assert isinstance(load_from_hub(f"{ORG}/my-agent", trust_remote_code=True, **offline), ShmPPO)
+
+
+def test_hub_errors_are_one_line(hub_cache, offline, tmp_path):
+    from stable_baselines3 import PPO
+
+    def error(*args, **kwargs) -> str:
+        with pytest.raises(HubError) as info:
+            load_from_hub(*args, **{**offline, **kwargs})
+        message = str(info.value)
+        assert "\n" not in message
+        return message
+
+    start = time.monotonic()
+    assert "not in the local hub cache" in error(f"{ORG}/does-not-exist", trust_remote_code=True)
+    assert time.monotonic() - start < 10
+    assert "ORG/NAME" in error("no-slash", trust_remote_code=True)
+    assert "TRUST_REMOTE_CODE" in error(REPO, trust_remote_code=False)
+    # a repo with another algorithm's zip, and a repo with no zip at all
+    ppo = PPO("MlpPolicy", "CartPole-v1", n_steps=32, batch_size=32)
+    ppo.save(tmp_path / "ppo.zip")
+    add_to_cache(Path(offline["cache_dir"]).parent, f"{ORG}/shm_ppo-Other-v1", {"shm_ppo-Other-v1.zip": tmp_path / "ppo.zip"})
+    assert "not a usable ShmPPO model" in error(f"{ORG}/shm_ppo-Other-v1", trust_remote_code=True)
+    (tmp_path / "config.yml").write_text("{}\n")
+    add_to_cache(Path(offline["cache_dir"]).parent, f"{ORG}/empty", {"config.yml": tmp_path / "config.yml"})
+    assert "no ShmPPO zip" in error(f"{ORG}/empty", trust_remote_code=True)
+
+
+def test_unreachable_hub_fails_fast(monkeypatch, tmp_path):
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setattr(hub, "_REACHABLE", {})
+    start = time.monotonic()
+    with pytest.raises(HubError, match="cannot be reached"):
+        hub.download_file(f"{ORG}/nothing", "config.yml", cache_dir=str(tmp_path))
+    assert time.monotonic() - start < 10
+
+
+def test_zoo_load_from_hub_then_enjoy(hub_cache, tmp_path):
+    """`python -m rl_zoo3.load_from_hub` (fixed by the hook) then `rl_zoo3.enjoy`, with no network."""
+    hf_home, _, packaged = hub_cache
+    env = {
+        **os.environ,
+        "HF_HOME": str(hf_home),
+        "HF_HUB_OFFLINE": "1",
+        "TRUST_REMOTE_CODE": "True",
+        "PYTHONWARNINGS": "ignore",
+        "OMP_NUM_THREADS": "1",
+    }
+
+    def zoo(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+        )
+
+    result = zoo("rl_zoo3.load_from_hub", "--algo", "shm_ppo", "--env", "CartPole-v1", "-orga", ORG, "-f", "logs/")
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = tmp_path / "logs" / "shm_ppo" / "CartPole-v1_1"
+    # The same bytes as the packaged model: the zoo reproduces its predictions exactly
+    assert (run_dir / "CartPole-v1.zip").read_bytes() == (packaged / "shm_ppo-CartPole-v1.zip").read_bytes()
+    result = zoo("rl_zoo3.enjoy", "--algo", "shm_ppo", "--env", "CartPole-v1", "-f", "logs/", "--no-render", "-n", "100")
+    assert result.returncode == 0, result.stderr[-3000:]
+    # A repo that is not there: one line, no traceback, no hang
+    result = zoo("rl_zoo3.load_from_hub", "--algo", "shm_ppo", "--env", "Acrobot-v1", "-orga", ORG, "-f", "logs/")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "error: HubError:" in result.stderr and "not in the local hub cache" in result.stderr
+
+
+def test_upstream_push_to_hub_imports_with_the_hook():
+    result = subprocess.run(
+        [sys.executable, "-m", "rl_zoo3.push_to_hub", "--help"], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "shm_ppo" in result.stdout

@@ -1,0 +1,307 @@
+"""RL Zoo integration: `python -m rl_zoo3.<script> --algo shm_ppo` in fresh interpreters (offline, short runs)."""
+
+import copy
+import os
+import subprocess
+import sys
+import types
+import warnings
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sb3_shm.zoo import HYPERPARAMS_FILE, ZooConfigError, check_hyperparams, install_hook
+from sb3_shm.zoo import _patch
+
+ROOT = Path(__file__).resolve().parent.parent
+# Keep the subprocesses light on the shared CI cores
+FAST = ["--num-threads", "1", "--eval-freq", "-1", "-params", "n_envs:2", "n_epochs:1"]
+
+
+def run(*args: str, env: dict | None = None, cwd: Path | str | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env=full_env, cwd=cwd or ROOT, timeout=timeout
+    )
+
+
+def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert result.returncode == 0, (
+        f"rc={result.returncode}\nSTDOUT:\n{result.stdout[-3000:]}\nSTDERR:\n{result.stderr[-3000:]}"
+    )
+    return result
+
+
+def one_line_error(result: subprocess.CompletedProcess, *needles: str) -> str:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def has_env(env_id: str) -> bool:
+    import gymnasium
+
+    import rl_zoo3.import_envs  # noqa: F401  (NoVel envs + sb3_shm.envs through the hook)
+
+    return env_id in gymnasium.registry
+
+
+def visual_match_available() -> bool:
+    try:
+        import gymnasium
+
+        import sb3_shm.envs  # noqa: F401
+
+        gymnasium.make("VisualMatch-v0").close()
+        return True
+    except Exception:
+        return False
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Installation: one hyperparameter file, the .pth hook, the kill switch
+# ------------------------------------------------------------------------------------------------------------
+def test_hyperparams_single_source():
+    top_level = ROOT / "hyperparams" / "shm_ppo.yml"
+    assert HYPERPARAMS_FILE.is_file() and HYPERPARAMS_FILE.parent.parent.name == "sb3_shm"
+    # The top-level file is a symlink to the packaged one (or, on a checkout without symlinks, an identical copy)
+    assert top_level.read_bytes() == HYPERPARAMS_FILE.read_bytes()
+    if top_level.is_symlink():
+        assert top_level.resolve() == HYPERPARAMS_FILE.resolve()
+
+
+def test_pth_hook_is_installed_and_cheap():
+    code = "import sys; print('_sb3_shm_zoo_hook' in sys.modules, 'torch' in sys.modules, 'sb3_shm' in sys.modules)"
+    assert ok(run("-c", code)).stdout.split() == ["True", "False", "False"], "sb3_shm_zoo.pth missing: reinstall sb3-shm"
+    assert ok(run("-c", code, env={"SB3_SHM_NO_ZOO_HOOK": "1"})).stdout.split() == ["False", "False", "False"]
+
+
+def test_hook_extends_rl_zoo3():
+    code = (
+        "from rl_zoo3.utils import ALGOS; from rl_zoo3.hyperparams_opt import HYPERPARAMS_SAMPLER as S;"
+        "import rl_zoo3.import_envs, gymnasium; print(ALGOS.get('shm_ppo').__name__, 'shm_ppo' in S,"
+        "'CartPoleNoVel-v1' in gymnasium.registry)"
+    )
+    assert ok(run("-c", code)).stdout.split() == ["ShmPPO", "True", "True"]
+    disabled = run("-m", "rl_zoo3.train", "--algo", "shm_ppo", env={"SB3_SHM_NO_ZOO_HOOK": "1"})
+    assert disabled.returncode == 2 and "invalid choice: 'shm_ppo'" in disabled.stderr
+
+
+def test_shape_change_warns_with_version():
+    with pytest.warns(_patch.ZooShapeWarning, match=r"rl_zoo3 \S+ changed shape"):
+        _patch.patch_module("rl_zoo3.utils", types.SimpleNamespace(__name__="rl_zoo3.utils"))
+    with pytest.warns(_patch.ZooShapeWarning, match="HYPERPARAMS_SAMPLER"):
+        _patch.patch_module("rl_zoo3.hyperparams_opt", types.SimpleNamespace(__name__="rl_zoo3.hyperparams_opt"))
+    with pytest.warns(_patch.ZooShapeWarning, match="ExperimentManager"):
+        _patch.patch_module("rl_zoo3.exp_manager", types.SimpleNamespace(__name__="rl_zoo3.exp_manager"))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Entry points
+# ------------------------------------------------------------------------------------------------------------
+def test_train_enjoy_cartpole(tmp_path):
+    from sb3_shm import ShmPPO
+
+    ok(run("-m", "rl_zoo3.train", "--algo", "shm_ppo", "--env", "CartPole-v1", "-n", "512", "-f", str(tmp_path), *FAST))
+    run_dir = tmp_path / "shm_ppo" / "CartPole-v1_1"
+    model = ShmPPO.load(run_dir / "CartPole-v1.zip")
+    assert model.policy.memory_size == 32
+    config = yaml.load((run_dir / "CartPole-v1" / "config.yml").read_text(), Loader=yaml.UnsafeLoader)
+    assert dict(config)["n_envs"] == 2
+    # enjoy through the hook-free wrapper (the .pth hook turned off)
+    result = ok(
+        run(
+            "-m", "sb3_shm.zoo", "enjoy", "--algo", "shm_ppo", "--env", "CartPole-v1", "-f", str(tmp_path),
+            "--no-render", "-n", "150", "--num-threads", "1",
+            env={"SB3_SHM_NO_ZOO_HOOK": "1"},
+        )
+    )  # fmt: skip
+    assert "Episode Reward" in result.stdout
+
+
+@pytest.mark.skipif(not visual_match_available(), reason="sb3_shm.envs has no VisualMatch-v0 yet")
+def test_train_enjoy_visual_match(tmp_path):
+    small = ["n_steps:64", "batch_size:64", "sequence_length:64"]
+    ok(
+        run(
+            "-m",
+            "rl_zoo3.train",
+            "--algo",
+            "shm_ppo",
+            "--env",
+            "VisualMatch-v0",
+            "-n",
+            "512",
+            "-f",
+            str(tmp_path),
+            *FAST,
+            *small,
+        )
+    )
+    assert (tmp_path / "shm_ppo" / "VisualMatch-v0_1" / "VisualMatch-v0.zip").is_file()
+    ok(
+        run(
+            "-m",
+            "rl_zoo3.enjoy",
+            "--algo",
+            "shm_ppo",
+            "--env",
+            "VisualMatch-v0",
+            "-f",
+            str(tmp_path),
+            "--no-render",
+            "-n",
+            "100",
+        )
+    )
+
+
+def test_optimize_two_trials(tmp_path):
+    result = ok(
+        run(
+            "-m", "rl_zoo3.train", "--algo", "shm_ppo", "--env", "CartPole-v1", "-f", str(tmp_path), "--optimize",
+            "--n-trials", "2", "-n", "256", "--n-evaluations", "1", "--eval-episodes", "2", "--sampler", "random",
+            "--pruner", "none", "--no-optim-plots", "--num-threads", "1", "--seed", "3", "-params", "n_envs:1",
+        )
+    )  # fmt: skip
+    assert "Number of finished trials:  2" in result.stdout
+    (report,) = (tmp_path / "shm_ppo").glob("report_CartPole-v1_2-trials-256-random-none_*.csv")
+    header = report.read_text().splitlines()[0]
+    for name in ("params_memory_size", "params_calibration", "params_bank_size", "params_n_steps_pow"):
+        assert name in header
+
+
+def test_pretrained_agent_runs():
+    run_dir = ROOT / "rl-trained-agents" / "shm_ppo" / "CartPoleNoVel-v1_1"
+    assert (run_dir / "CartPoleNoVel-v1.zip").stat().st_size < 1_000_000
+    result = ok(
+        run(
+            "-m", "rl_zoo3.enjoy", "--algo", "shm_ppo", "--env", "CartPoleNoVel-v1", "-f", "rl-trained-agents/",
+            "--no-render", "-n", "200", "--num-threads", "1",
+        )
+    )  # fmt: skip
+    assert "Episode Reward" in result.stdout or "Loading" in result.stdout
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Bad input: one line, no traceback
+# ------------------------------------------------------------------------------------------------------------
+def test_bad_cli_inputs_are_one_line(tmp_path):
+    base = ["-m", "rl_zoo3.train", "--algo", "shm_ppo", "-f", str(tmp_path)]
+    one_line_error(run(*base, "--env", "NoSuchEnv-v0"), "NoSuchEnv-v0 not found")
+    one_line_error(run(*base, "--env", "CartPole-v1", "-params", "lstm_hidden_size:64"), "-params", "lstm_hidden_size")
+    one_line_error(run(*base, "--env", "CartPole-v1", "-params", "n_steps:'many'"), "n_steps", "integer")
+    enjoy = run("-m", "rl_zoo3.enjoy", "--algo", "shm_ppo", "--env", "CartPole-v1", "-f", str(tmp_path), "--no-render")
+    one_line_error(enjoy, "not found")
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"foo": 1}, "takes no hyperparameter 'foo'"),
+        ({"seed": 1}, "set by the zoo"),
+        ({"learning_rate": "fast"}, "learning_rate"),
+        ({"batch_size": 3.5}, "batch_size"),
+        ({"use_sde": "yes"}, "use_sde"),
+        ({"n_timesteps": "1e5"}, "!!float"),
+    ],
+)
+def test_hyperparam_checks(override, message):
+    hyperparams = {"n_timesteps": 1000, "policy": "MlpShmPolicy", **override}
+    with pytest.raises(ZooConfigError, match=message):
+        check_hyperparams(hyperparams, "test")
+
+
+def test_policy_kwargs_checks():
+    _patch.check_policy_kwargs("MlpShmPolicy", {"memory_size": 8, "calibration": "fixed"})
+    with pytest.raises(ZooConfigError, match="lstm_hidden_size"):
+        _patch.check_policy_kwargs("MlpShmPolicy", {"lstm_hidden_size": 8})
+    with pytest.raises(ZooConfigError, match="calibration"):
+        _patch.check_policy_kwargs("MlpShmPolicy", {"calibration": "sometimes"})
+    with pytest.raises(ZooConfigError, match="unknown policy"):
+        _patch.check_policy_kwargs("MlpLstmPolicy", None)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Optuna sampler and every yml entry (in-process)
+# ------------------------------------------------------------------------------------------------------------
+def test_sampler_builds_a_model():
+    import optuna
+
+    from sb3_shm import ShmPPO
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(3):
+        trial = study.ask()
+        params = _patch.sample_shm_ppo_params(trial, 0, 1, {})
+        assert params["batch_size"] <= params["n_steps"]
+        assert params["policy_kwargs"]["calibration"] in ("random", "fixed", "none")
+        assert _patch.convert_shm_ppo_params(trial.params) == params
+        model = ShmPPO("MlpShmPolicy", "CartPole-v1", **params)
+        assert model.policy.memory_size == params["policy_kwargs"]["memory_size"]
+
+
+ENTRIES = yaml.safe_load(HYPERPARAMS_FILE.read_text())
+REQUIRED = {
+    "CartPole-v1",
+    "CartPoleNoVel-v1",
+    "PendulumNoVel-v1",
+    "LunarLanderNoVel-v3",
+    "VisualMatch-v0",
+    "KeyToDoor-v0",
+    "Wind-v0",
+    "PointRobot-v0",
+    "POPGym-RepeatPreviousEasy-v0",
+}
+
+
+def test_yml_has_required_entries_with_measured_comment():
+    assert REQUIRED <= set(ENTRIES)
+    lines = HYPERPARAMS_FILE.read_text().splitlines()
+    for env_id in ENTRIES:
+        index = next(i for i, line in enumerate(lines) if line.startswith(f"{env_id}:"))
+        assert lines[index - 1].startswith("#"), f"{env_id}: needs a comment saying what was measured"
+
+
+def _env_skip_reason(env_id: str) -> str | None:
+    import gymnasium
+
+    if not has_env(env_id):
+        return f"{env_id} is not registered (sb3_shm.envs missing?)"
+    try:
+        gymnasium.make(env_id).close()
+    except (ImportError, gymnasium.error.DependencyNotInstalled) as error:
+        return f"{env_id} needs a missing package: {error}"
+    return None
+
+
+@pytest.mark.parametrize("env_id", sorted(ENTRIES))
+def test_every_yml_entry_learns(env_id, tmp_path):
+    import argparse
+
+    install_hook()
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    reason = _env_skip_reason(env_id)
+    if reason:
+        pytest.skip(reason)
+    entry = copy.deepcopy(ENTRIES[env_id])
+    check_hyperparams(entry, env_id)
+    # Small rollouts so that 256 steps include a training phase; everything else comes from the entry
+    overrides = {"n_envs": 2, "n_steps": 64, "batch_size": 64, "sequence_length": 32, "n_epochs": 1}
+    manager = ExperimentManager(
+        argparse.Namespace(), "shm_ppo", env_id, str(tmp_path), n_timesteps=256, eval_freq=-1, hyperparams=overrides,
+        seed=0, verbose=0, device="cpu",
+    )  # fmt: skip
+    assert manager.config == str(HYPERPARAMS_FILE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model, _ = manager.setup_experiment()
+        model.learn(256)
+    assert model.num_timesteps >= 256
+    model.env.close()
