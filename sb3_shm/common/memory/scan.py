@@ -8,7 +8,7 @@ Every entry of ``M`` is its own scalar linear recurrence (a Hadamard product), w
     y_t = M_t @ q_t                          # (H,)    the read-out
 
 ``keep_t = 1 - episode_start_t`` resets the memory inside a sequence. This module is the only place the
-recurrence lives; :class:`~sb3_shm.common.memory.shm.ShmCell` builds its inputs. Three implementations
+recurrence lives; :class:`~sb3_shm.common.memory.shm.ShmCell` builds its inputs. The implementations
 share one signature and give the same outputs and gradients:
 
 - ``"loop"``: the step-wise reference (plain autograd), one step at a time exactly like a rollout.
@@ -18,6 +18,14 @@ share one signature and give the same outputs and gradients:
 - ``"sequential"``: a custom :class:`torch.autograd.Function` that walks t forward, keeps only the
   memories ``M_t`` and runs the reverse-time recurrence in its backward
   (``dM_{t-1} = keep_t * C_t * dM_t``, ``dC_t = dM_t * keep_t * M_{t-1}``, ``dU_t = dM_t``).
+- ``"chunked"``: the scan over chunks of 32 steps, sequential across chunks, each chunk under activation checkpointing
+  (memory O(B H^2 T / 32)); same clamp rule as ``"scan"``.
+- ``"fused"``: numba kernels (:mod:`~sb3_shm.common.memory.fused_numba`, optional dependency) that form ``C_t`` and
+  ``U_t`` on the fly, keep only chunk checkpoints of ``M`` and recompute them in backward; CPU, float32 / float64.
+  Applies the clamp at every step exactly like ``"loop"``. Its float32 tanh is within one ulp of ``torch.tanh``
+  (see that module), so rollouts (:func:`shm_step`, ``torch.tanh``) and training agree to float32 rounding.
+- ``"auto"``: ``"fused"`` on CPU when numba is installed (5-10x faster than the others, ``docs/benchmarks.md``),
+  otherwise ``"sequential"``.
 
 The clamp. The authors guard the memory with ``clamp(M, -100, 100)`` at every step. A clamp is not part of a
 linear recurrence, so the associative scan cannot apply it per step. We keep the per-step clamp as the
@@ -27,12 +35,16 @@ left ``[-clamp, clamp]`` the clamp never acted, so the result is the clamped rec
 recomputed with ``"sequential"``. Gradients through a clamped entry are zero, as for ``torch.clamp``.
 """
 
+import functools
 from typing import Literal
 
+import numpy as np
 import torch as th
+from torch.autograd.function import once_differentiable
+from torch.utils.checkpoint import checkpoint
 
-ScanImpl = Literal["auto", "loop", "scan", "sequential"]
-SCAN_IMPLS = ("auto", "loop", "scan", "sequential")
+ScanImpl = Literal["auto", "loop", "scan", "sequential", "chunked", "fused"]
+SCAN_IMPLS = ("auto", "loop", "scan", "sequential", "chunked", "fused")
 
 
 def calibration(theta: th.Tensor, v_c: th.Tensor) -> th.Tensor:
@@ -181,7 +193,109 @@ def _sequential(theta, v_c, w, k, q, keep, memory, clamp):
     return SequentialShm.apply(theta, v_c, w, k, q, keep, memory, clamp)
 
 
-_IMPLS = {"loop": _loop, "scan": _scan, "sequential": _sequential}
+def _chunked(theta, v_c, w, k, q, keep, memory, clamp, chunk: int = 32):
+    """
+    Sequential across chunks of ``chunk`` steps, Hillis-Steele scan inside each; every chunk runs under activation
+    checkpointing, so only ``(B, chunk, H, H)`` is alive at a time (plus the chunk's recomputation in backward).
+    """
+    outputs, chunks = [], []
+    for t0 in range(0, theta.shape[1], chunk):
+        piece = slice(t0, t0 + chunk)
+        args = (theta[:, piece], v_c[:, piece], w[:, piece], k[:, piece], q[:, piece], keep[:, piece], memory)
+        if th.is_grad_enabled() and any(tensor.requires_grad for tensor in args):
+            y, memory, peak = checkpoint(_chunk_scan, *args, use_reentrant=False)
+        else:
+            y, memory, peak = _chunk_scan(*args)
+        if clamp is not None and bool(peak > clamp):
+            return _sequential(theta, v_c, w, k, q, keep, chunks[0] if chunks else args[-1], clamp)
+        if not chunks:
+            chunks.append(args[-1])  # the initial memory, for the fallback above
+        outputs.append(y)
+    return th.cat(outputs, dim=1), memory
+
+
+def _chunk_scan(theta, v_c, w, k, q, keep, memory):
+    """One chunk of :func:`_chunked`: read-outs (B, K, H), last memory (B, H, H), max |M| (detached scalar)."""
+    a = calibration(theta, v_c) * keep[..., None, None]  # (B, K, H, H)
+    b = update(w, k)
+    b = th.cat([(a[:, 0] * memory + b[:, 0]).unsqueeze(1), b[:, 1:]], dim=1)
+    memories = associative_scan(a, b)
+    return th.einsum("btij,btj->bti", memories, q), memories[:, -1], memories.detach().abs().amax()
+
+
+class FusedShm(th.autograd.Function):
+    """
+    The numba kernels of :mod:`sb3_shm.common.memory.fused_numba`: forward keeps only chunk checkpoints of M,
+    backward recomputes each chunk row by row and runs the reverse-time recurrence. CPU, float32 / float64.
+    """
+
+    @staticmethod
+    def forward(ctx, theta, v_c, w, k, q, keep, initial_memory, clamp, chunk):
+        fused = _fused_module()
+        arrays = [tensor.detach().contiguous().numpy() for tensor in (theta, v_c, w, k, q, keep, initial_memory)]
+        y, last, ckpt = fused.fused_forward(*arrays, clamp, chunk)
+        ctx.clamp, ctx.chunk = clamp, chunk
+        ctx.arrays = arrays[:6]
+        ctx.ckpt = ckpt
+        return th.from_numpy(y), th.from_numpy(last)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_y, grad_last):
+        fused = _fused_module()
+        theta = ctx.arrays[0]
+        grad_y = np.zeros_like(theta) if grad_y is None else grad_y.contiguous().numpy()
+        if grad_last is None:
+            grad_last = np.zeros(ctx.ckpt.shape[:1] + ctx.ckpt.shape[2:], dtype=theta.dtype)
+        else:
+            grad_last = grad_last.contiguous().numpy()
+        grads = fused.fused_backward(*ctx.arrays, ctx.clamp, ctx.chunk, ctx.ckpt, grad_y, grad_last)
+        g_theta, g_v_c, g_w, g_k, g_q, g_m0 = (th.from_numpy(np.ascontiguousarray(grad)) for grad in grads)
+        return g_theta, g_v_c, g_w, g_k, g_q, None, g_m0, None, None
+
+
+FUSED_CHUNK = 32
+
+
+def _fused(theta, v_c, w, k, q, keep, memory, clamp):
+    if theta.device.type != "cpu" or theta.dtype not in (th.float32, th.float64):
+        raise ValueError(f'impl="fused" runs on CPU float32 / float64 tensors, got {theta.device} {theta.dtype}')
+    if _fused_module() is None:
+        raise ImportError('impl="fused" needs numba: pip install "sb3-shm[fast]" (or pip install numba)')
+    dtype = theta.dtype
+    v_c, w, k, q, keep, memory = (tensor.to(dtype) for tensor in (v_c, w, k, q, keep, memory))
+    chunk = min(FUSED_CHUNK, theta.shape[1])
+    return FusedShm.apply(theta, v_c, w, k, q, keep, memory, clamp, chunk)
+
+
+@functools.cache
+def _fused_module():
+    """:mod:`~sb3_shm.common.memory.fused_numba`, or None without numba (an optional dependency)."""
+    try:
+        from sb3_shm.common.memory import fused_numba
+    except ImportError:
+        return None
+    return fused_numba
+
+
+def fused_available() -> bool:
+    """:return: whether the numba kernels (``impl="fused"``) can be used"""
+    return _fused_module() is not None
+
+
+def select_impl(theta: th.Tensor) -> str:
+    """
+    The implementation ``impl="auto"`` runs for these inputs.
+
+    :param theta: (B, T, H), only its device and dtype are read
+    :return: ``"fused"`` on CPU with numba; otherwise ``"sequential"``
+    """
+    if theta.device.type == "cpu" and theta.dtype in (th.float32, th.float64) and fused_available():
+        return "fused"
+    return "sequential"
+
+
+_IMPLS = {"loop": _loop, "scan": _scan, "sequential": _sequential, "chunked": _chunked, "fused": _fused}
 
 
 def shm_sequence(
@@ -214,5 +328,5 @@ def shm_sequence(
     if theta.shape[1] == 0:
         raise ValueError("shm_sequence needs at least one step (T >= 1)")
     if impl == "auto":
-        impl = "sequential"
+        impl = select_impl(theta)
     return _IMPLS[impl](theta, v_c, w, k, q, keep, initial_memory, clamp)

@@ -1,0 +1,142 @@
+"""
+Forward + backward time and peak memory of the SHM memory (``ShmCell``, whole sequences) for each scan
+implementation, beside ``nn.LSTM`` and ``nn.GRU`` with a comparable parameter count.
+
+    python benchmarks/memory_scan.py --quick      # a subset (a few minutes on 2 cores)
+    python benchmarks/memory_scan.py              # batch {16, 64, 256} x T {32, 128, 512, 1024} x H {32, 64, 128}
+
+Prints a markdown table and writes ``benchmarks/results/memory_scan.{md,png}``. Slow implementations are skipped
+above a size budget (``--budget``, in B*T*H*H memory-entry updates) rather than run for minutes.
+"""
+
+import argparse
+import itertools
+import math
+import os
+import sys
+from pathlib import Path
+
+import torch as th
+from _common import PeakMemory, interleaved_median, machine, markdown_table
+from torch import nn
+
+from sb3_shm.common.memory.scan import fused_available
+from sb3_shm.common.memory.shm import ShmCell
+
+RESULTS = Path(__file__).parent / "results"
+# B*T*H*H above which an implementation is not run (the fused kernel has no limit)
+BUDGET = {"loop": 3e6, "sequential": 3e6, "scan": 3e6, "chunked": 3e7, "fused": math.inf}
+
+
+def matched_hidden(size: int, gates: int) -> int:
+    """Hidden size of an LSTM (gates=4) / GRU (gates=3) with input ``size`` and about ShmCell(size, size)'s parameters."""
+    target = sum(p.numel() for p in ShmCell(size, size).parameters())
+    # gates * (size*h + h*h + 2h) = target
+    b = gates * (size + 2)
+    return max(1, round((-b + math.sqrt(b * b + 4 * gates * target)) / (2 * gates)))
+
+
+def make_case(name: str, batch: int, n_steps: int, size: int):
+    """:return: a function running forward + backward once"""
+    th.manual_seed(0)
+    x = th.randn(batch, n_steps, size, requires_grad=True)
+    if name in ("lstm", "gru", "lstm256"):
+        hidden = 256 if name == "lstm256" else matched_hidden(size, 4 if name == "lstm" else 3)
+        rnn = (nn.GRU if name == "gru" else nn.LSTM)(size, hidden, batch_first=True)
+
+        def run_rnn():
+            out, _ = rnn(x)
+            out.sum().backward()
+
+        return run_rnn
+    cell = ShmCell(size, size, scan_impl=name)
+    memory = cell.initial_state(batch)
+    episode_starts = (th.rand(batch, n_steps) < 0.02).float()
+    theta_idx = cell.sample_theta_indices(batch, n_steps)
+
+    def run_cell():
+        out, last = cell(x, memory, episode_starts, theta_idx)
+        (out.sum() + last.sum()).backward()
+
+    return run_cell
+
+
+def main():
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        # glibc: large blocks always mmap'ed and returned on free, so the sampled RSS follows live tensors
+        os.environ["MALLOC_MMAP_THRESHOLD_"] = "65536"
+        os.execv(sys.executable, [sys.executable, *sys.argv])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="batch 64, T {32, 128, 512}, H {32, 64}")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--impls", nargs="+", default=["loop", "scan", "sequential", "chunked", "fused"])
+    args = parser.parse_args()
+    batches, steps, sizes = (
+        ([64], [32, 128, 512], [32, 64]) if args.quick else ([16, 64, 256], [32, 128, 512, 1024], [32, 64, 128])
+    )
+    impls = [impl for impl in args.impls if impl != "fused" or fused_available()]
+    names = [*impls, "lstm", "gru", "lstm256"]
+    rows, results = [], {}
+    for batch, n_steps, size in itertools.product(batches, steps, sizes):
+        work = batch * n_steps * size * size
+        cases = {name: make_case(name, batch, n_steps, size) for name in names if work <= BUDGET.get(name, math.inf)}
+        times = interleaved_median(cases, args.repeats)
+        for name, case in cases.items():
+            with PeakMemory() as peak:
+                case()
+            results[(name, batch, n_steps, size)] = (times[name], peak.bytes)
+        row = [batch, n_steps, size]
+        for name in names:
+            if name in times:
+                row.append(f"{times[name] * 1e3:.1f} ms / {results[(name, batch, n_steps, size)][1] / 2**20:.0f} MiB")
+            else:
+                row.append("skipped")
+        rows.append(row)
+        print(" | ".join(str(cell) for cell in row), flush=True)
+    header = ["batch", "T", "H", *[f"{name} (fwd+bwd / peak)" for name in names]]
+    table = markdown_table(header, rows)
+    note = (
+        f"Machine: {machine()}. Median of {args.repeats} interleaved runs; peak = RSS growth during one run "
+        f"(sampled every ms, coarse). LSTM / GRU hidden sizes matched to ShmCell(H, H)'s parameter count: "
+        + ", ".join(f"H={size}: LSTM {matched_hidden(size, 4)}, GRU {matched_hidden(size, 3)}" for size in sizes)
+        + "; lstm256: nn.LSTM(H, 256), RecurrentPPO's default hidden size"
+    )
+    print(table)
+    print(note)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / ("memory_scan_quick.md" if args.quick else "memory_scan.md")).write_text(table + "\n\n" + note + "\n")
+    plot(results, names, batches, steps, sizes, RESULTS / ("memory_scan_quick.png" if args.quick else "memory_scan.png"))
+
+
+def plot(results, names, batches, steps, sizes, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    batch = 64 if 64 in batches else batches[0]
+    fig, axes = plt.subplots(2, len(sizes), figsize=(5 * len(sizes), 8), squeeze=False)
+    for column, size in enumerate(sizes):
+        for name in names:
+            points = [(t, *results[(name, batch, t, size)]) for t in steps if (name, batch, t, size) in results]
+            if not points:
+                continue
+            ts, times, peaks = zip(*points, strict=True)
+            axes[0, column].plot(ts, [s * 1e3 for s in times], marker="o", label=name)
+            axes[1, column].plot(ts, [max(p, 2**16) / 2**20 for p in peaks], marker="o", label=name)
+        axes[0, column].set_title(f"batch {batch}, H = {size}")
+        axes[0, column].set_ylabel("forward + backward (ms)")
+        axes[1, column].set_ylabel("peak memory growth (MiB)")
+        for row in range(2):
+            axes[row, column].set_xscale("log", base=2)
+            axes[row, column].set_yscale("log")
+            axes[row, column].set_xlabel("T (steps)")
+            axes[row, column].grid(True, which="both", alpha=0.3)
+        axes[0, column].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
