@@ -231,6 +231,8 @@ def test_predict_rejects_wrong_states():
         model.predict(np.zeros((3, 4), dtype=np.float32), state=state)
     with pytest.raises(ValueError, match="must be a tuple"):
         model.predict(obs, state=state[0])
+    with pytest.raises(ValueError, match="must be a tuple"):
+        model.predict(obs, state=(state[0], state[0]))
     with pytest.raises(ValueError, match="one per environment"):
         model.predict(obs, state=state, episode_start=np.zeros(3, dtype=bool))
 

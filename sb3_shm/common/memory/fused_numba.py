@@ -36,6 +36,7 @@ rounding, and ``shm_step`` keeps ``torch.tanh``; ``tests/test_scan_impls.py`` ch
 """
 
 import math
+import os
 
 import numba
 import numpy as np
@@ -45,6 +46,11 @@ from numba.extending import overload
 # No "nnan"/"ninf": the clamp and its gradient mask must see infinities and NaNs as torch does. "reassoc" lets
 # the read-out and gradient sums over j vectorise.
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+# numba's OpenMP threading layer keeps idle threads spinning after each parallel kernel, which starves torch and the
+# environments on a small shared CPU (one example: 15-36 s of CPU with it, 4.3 s with workqueue). The workqueue layer
+# does not spin. NUMBA_THREADING_LAYER still overrides it.
+numba.config.THREADING_LAYER = os.environ.get("NUMBA_THREADING_LAYER", "workqueue")
+
 _JIT = dict(parallel=True, cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 
 # tanh(x) ~ x * P(u) / Q(u) with u = (x / _TANH_RANGE)^2 on |x| <= _TANH_RANGE; tanh(9.1) rounds to 1 in float32

@@ -46,6 +46,10 @@ class ShmCell(nn.Module):
     Stable Hadamard Memory cell.
 
     :param input_dim: size D of the input features
+    :param embed_dim: if set, ``x_t`` first goes through ``ReLU(Linear(D, embed_dim))``, as in the authors' set-up
+        (``Linear(128, 64) + ReLU -> SHM cell``). Deviation from the bare cell of SHM.md, on by default in the policies:
+        the cell's LayerNorm over a raw low-dimensional observation erases its magnitude (over 2 features it leaves
+        only the sign of their difference), so raw observations need an embedding first.
     :param memory_size: H, the memory is an H x H matrix
     :param output_dim: size of the output (``W_out``); defaults to H
     :param bank_size: L, number of calibration rows in the learned bank ``Theta`` (L, H)
@@ -59,6 +63,7 @@ class ShmCell(nn.Module):
         self,
         input_dim: int,
         memory_size: int = 32,
+        embed_dim: int | None = None,
         output_dim: int | None = None,
         bank_size: int = 128,
         calibration: Calibration = "random",
@@ -67,7 +72,10 @@ class ShmCell(nn.Module):
     ):
         super().__init__()
         check_memory_arguments(memory_size, bank_size, calibration, clamp, scan_impl)
+        if embed_dim is not None and not (isinstance(embed_dim, int) and embed_dim >= 1):
+            raise ValueError(f"embed_dim must be an integer >= 1 or None (no embedding), got {embed_dim!r}")
         self.input_dim = input_dim
+        self.embed_dim = embed_dim
         self.memory_size = memory_size
         self.output_dim = output_dim or memory_size
         self.bank_size = bank_size
@@ -75,6 +83,8 @@ class ShmCell(nn.Module):
         self.clamp = clamp
         self.scan_impl = scan_impl
 
+        self.embed = nn.Sequential(nn.Linear(input_dim, embed_dim), nn.ReLU()) if embed_dim else nn.Identity()
+        input_dim = embed_dim or input_dim
         self.norm = nn.LayerNorm(input_dim)
         self.W_k = nn.Linear(input_dim, memory_size, bias=False)
         self.W_q = nn.Linear(input_dim, memory_size, bias=False)
@@ -108,7 +118,7 @@ class ShmCell(nn.Module):
 
     def _project(self, x: th.Tensor, theta_idx: th.Tensor) -> tuple[th.Tensor, ...]:
         """(..., D), (...) -> theta, v_c, w = eta * v, k, q: each (..., H); shortcut (..., H)."""
-        x = self.norm(x)
+        x = self.norm(self.embed(x))
         k = th.relu(self.W_k(x))
         k = k / (1e-5 + k.sum(-1, keepdim=True))
         q = th.relu(self.W_q(x))

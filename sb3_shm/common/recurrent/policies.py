@@ -52,6 +52,9 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
     :param optimizer_class: The optimizer to use, ``th.optim.Adam`` by default
     :param optimizer_kwargs: Additional keyword arguments, excluding the learning rate, to pass to the optimizer
     :param memory_size: H, the memory of each environment is an H x H matrix
+    :param memory_input_dim: features go through ``ReLU(Linear(features_dim, memory_input_dim))`` before the memory
+        (the authors' set-up; the memory's LayerNorm would erase the magnitude of low-dimensional raw features);
+        None feeds the features to the memory directly
     :param bank_size: L, number of learned calibration rows ``Theta``
     :param calibration: ``"random"`` (the paper), ``"fixed"`` or ``"none"``, see :class:`ShmCell`
     :param memory_clamp: bound on |M| applied at every step (the authors' guard), None to disable
@@ -82,6 +85,7 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
         memory_size: int = 32,
+        memory_input_dim: int | None = 64,
         bank_size: int = 128,
         calibration: Calibration = "random",
         memory_clamp: float | None = 100.0,
@@ -121,7 +125,12 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         self.shared_memory = shared_memory
         self.enable_critic_memory = enable_critic_memory
         memory_kwargs: dict[str, Any] = dict(
-            memory_size=memory_size, bank_size=bank_size, calibration=calibration, clamp=memory_clamp, scan_impl=scan_impl
+            memory_size=memory_size,
+            embed_dim=memory_input_dim,
+            bank_size=bank_size,
+            calibration=calibration,
+            clamp=memory_clamp,
+            scan_impl=scan_impl,
         )
         self.memory_actor = ShmCell(self.features_dim, **memory_kwargs)
         self.memory_critic = ShmCell(self.features_dim, **memory_kwargs) if enable_critic_memory else None
@@ -135,6 +144,7 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         cell = self.memory_actor
         data.update(
             memory_size=cell.memory_size,
+            memory_input_dim=cell.embed_dim,
             bank_size=cell.bank_size,
             calibration=cell.calibration,
             memory_clamp=cell.clamp,
@@ -316,28 +326,26 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
     def _predict(  # type: ignore[override]
         self,
         observation: th.Tensor,
-        states: ShmStates,
+        memory: th.Tensor,
         episode_starts: th.Tensor,
         deterministic: bool = False,
-    ) -> tuple[th.Tensor, ShmStates]:
-        """Actions and new memories for one step; the critic's memory is advanced too so that states stay in step."""
-        theta_idx = self.sample_theta_indices(states.pi.shape[0])
-        actions, _, _, states = self.forward(observation, states, episode_starts, deterministic, theta_idx)
-        return actions, states
+    ) -> tuple[th.Tensor, th.Tensor]:
+        """Actions and the new actor memory for one step (the critic is not needed to act)."""
+        distribution, memory = self.get_distribution(observation, memory, episode_starts)
+        return distribution.get_actions(deterministic=deterministic), memory
 
-    def _check_state(self, state: Any, n_envs: int) -> tuple[np.ndarray, np.ndarray]:
+    def _check_state(self, state: Any, n_envs: int) -> np.ndarray:
         expected = (n_envs, self.memory_size, self.memory_size)
         hint = "pass the state returned by the previous predict() call, or None to start with an empty memory"
-        if not (isinstance(state, (tuple, list)) and len(state) == 2):
-            raise ValueError(f"state must be a tuple (memory_pi, memory_vf) of arrays of shape {expected}: {hint}")
-        arrays = tuple(np.asarray(s) for s in state)
-        for name, array in zip(("memory_pi", "memory_vf"), arrays, strict=True):
-            if array.shape != expected:
-                raise ValueError(
-                    f"state {name} has shape {array.shape}, expected {expected} "
-                    f"(n_envs={n_envs}, memory_size={self.memory_size}): {hint}"
-                )
-        return arrays  # type: ignore[return-value]
+        if not (isinstance(state, (tuple, list)) and len(state) == 1):
+            raise ValueError(f"state must be a tuple (memory_pi,) holding an array of shape {expected}: {hint}")
+        memory = np.asarray(state[0])
+        if memory.shape != expected:
+            raise ValueError(
+                f"state memory has shape {memory.shape}, expected {expected} "
+                f"(n_envs={n_envs}, memory_size={self.memory_size}): {hint}"
+            )
+        return memory
 
     def predict(  # type: ignore[override]
         self,
@@ -350,8 +358,9 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         Get the policy action from an observation and the memory state.
 
         :param observation: the input observation, (n_envs, ...) or a single observation
-        :param state: the memories returned by the previous call, ``(memory_pi, memory_vf)``, each (n_envs, H, H);
-            None for empty memories
+        :param state: the state returned by the previous call: ``(memory_pi,)``, the actor's memory (n_envs, H, H);
+            None for an empty memory. Like RecurrentPPO's ``predict``, only the actor runs: the critic's memory is not
+            needed to act.
         :param episode_start: (n_envs,) True where an episode starts (the memory is reset); None for all False
         :param deterministic: Whether or not to return deterministic actions.
         :return: the model's action and the next state
@@ -364,13 +373,9 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
             n_envs = observation.shape[0]
 
         if state is None:
-            states = self.initial_state(n_envs)
+            memory = self.memory_actor.initial_state(n_envs, device=self.device)
         else:
-            memory_pi, memory_vf = self._check_state(state, n_envs)
-            states = ShmStates(
-                th.as_tensor(memory_pi, dtype=th.float32, device=self.device),
-                th.as_tensor(memory_vf, dtype=th.float32, device=self.device),
-            )
+            memory = th.as_tensor(self._check_state(state, n_envs), dtype=th.float32, device=self.device)
         if episode_start is None:
             episode_start = np.zeros(n_envs, dtype=bool)
         episode_start = np.asarray(episode_start).reshape(-1)
@@ -379,8 +384,8 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
 
         with th.no_grad():
             episode_starts = th.as_tensor(episode_start, dtype=th.float32, device=self.device)
-            actions, states = self._predict(observation, states, episode_starts, deterministic=deterministic)
-        new_state = (states.pi.cpu().numpy(), states.vf.cpu().numpy())
+            actions, memory = self._predict(observation, memory, episode_starts, deterministic=deterministic)
+        new_state = (memory.cpu().numpy(),)
 
         actions = actions.cpu().numpy().reshape((-1, *self.action_space.shape))  # type: ignore[assignment,misc]
         if isinstance(self.action_space, spaces.Box):
