@@ -1,0 +1,232 @@
+"""
+Read the learning benchmark's logs and write the learning curves (one PNG per task) and ``docs/results.md``.
+
+For each run (``LOG/<task>/<algo>/seed<seed>/``, written by ``run.py``) it reads the zoo's ``evaluations.npz``
+(deterministic evaluations during training) and ``run_info.json`` (budget, wall time). The score of a run is its last
+evaluation: the success rate on Visual Match / Key-to-Door, the episode return elsewhere (POPGym returns are
+normalised to [-1, 1] by POPGym). Tables give mean +- std over seeds; curves give the mean over seeds with a band of
++- one std. Runs shorter than the task's budget (smoke runs, ``run.py -n``) are reported as such and never count
+towards the comparison. Tasks without runs are listed as pending: the page never shows a number that no run produced.
+
+    python benchmarks/learning/report.py -f benchmarks/learning/logs
+    python benchmarks/learning/report.py -f /tmp/smoke --out /tmp/smoke/results.md --img-dir /tmp/smoke/plots
+"""
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tasks import ALGOS, METRIC_LABELS, SEEDS, TASKS, Task
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN_COMMAND = (
+    "python benchmarks/learning/run.py --tasks all --algos shm_ppo ppo_lstm ppo --seeds 0 1 2 -f benchmarks/learning/logs"
+)
+REPORT_COMMAND = "python benchmarks/learning/report.py -f benchmarks/learning/logs"
+NOTES = Path(__file__).resolve().parent / "notes.md"
+
+
+@dataclass
+class Run:
+    seed: int
+    timesteps: np.ndarray  # (n_evaluations,)
+    scores: np.ndarray  # (n_evaluations,) mean over the evaluation episodes
+    n_timesteps: int  # budget of the run
+    wall_time_s: float | None
+    full: bool  # ran the task's whole budget
+
+    @property
+    def final(self) -> float:
+        return float(self.scores[-1])
+
+
+def load_run(folder: Path, task: Task, algo: str, seed: int) -> Run | None:
+    """:return: the run in ``folder``, or None if it has not finished (or has no evaluation)."""
+    info_path = folder / "run_info.json"
+    if not info_path.exists():
+        return None
+    info = json.loads(info_path.read_text())
+    evaluations = sorted(folder.glob(f"{algo}/{task.env_id}_*/evaluations.npz"))
+    if info.get("returncode") != 0 or not evaluations:
+        return None
+    data = np.load(evaluations[-1])
+    if task.metric == "success":
+        if "successes" not in data or data["successes"].size == 0:
+            return None
+        per_episode = data["successes"].astype(float)
+    else:
+        per_episode = data["results"]
+    n_timesteps = int(info["n_timesteps"])
+    return Run(seed, data["timesteps"], per_episode.mean(axis=1), n_timesteps, info.get("wall_time_s"),
+               n_timesteps >= task.n_timesteps)  # fmt: skip
+
+
+def collect(log_folder: Path) -> dict[str, dict[str, list[Run]]]:
+    """:return: runs[task][algo] = finished runs, by seed"""
+    runs: dict[str, dict[str, list[Run]]] = {}
+    for task in TASKS.values():
+        for algo in ALGOS:
+            base = log_folder / task.name / algo
+            found = [load_run(folder, task, algo, int(folder.name[4:])) for folder in sorted(base.glob("seed*"))]
+            runs.setdefault(task.name, {})[algo] = [run for run in found if run is not None]
+    return runs
+
+
+def curve(runs: list[Run]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and std over seeds, on the evaluation steps every run has (the shortest run's)."""
+    length = min(len(run.timesteps) for run in runs)
+    scores = np.stack([run.scores[:length] for run in runs])  # (n_seeds, length)
+    return runs[0].timesteps[:length], scores.mean(axis=0), scores.std(axis=0)
+
+
+def plot_task(task: Task, by_algo: dict[str, list[Run]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.0, 3.6), dpi=100)
+    for algo, runs in by_algo.items():
+        if not runs:
+            continue
+        steps, mean, std = curve(runs)
+        line = ax.plot(steps, mean, label=f"{ALGOS[algo]} ({len(runs)} seed{'s' if len(runs) > 1 else ''})")[0]
+        ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel(METRIC_LABELS[task.metric])
+    ax.set_title(f"{task.env_id}: mean ± std over seeds")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def score_cell(runs: list[Run], metric: str) -> str:
+    finals = np.array([run.final for run in runs])
+    digits = 2 if metric in ("success", "popgym") else 1
+    return f"{finals.mean():.{digits}f} +- {finals.std():.{digits}f}"
+
+
+def wall_cell(runs: list[Run]) -> str:
+    walls = [run.wall_time_s for run in runs if run.wall_time_s is not None]
+    return f"{np.mean(walls) / 60:.1f} min" if walls else "?"
+
+
+def compare(task: Task, shm: list[Run], lstm: list[Run]) -> str:
+    """ShmPPO against RecurrentPPO on the final score: within one std counts as matching (issue 6)."""
+    a, b = np.array([run.final for run in shm]), np.array([run.final for run in lstm])
+    gap = a.mean() - b.mean()
+    if abs(gap) <= max(a.std(), b.std()):
+        return "matches RecurrentPPO (within one std)"
+    return "beats RecurrentPPO" if gap > 0 else "**loses to RecurrentPPO**"
+
+
+def write_report(runs: dict[str, dict[str, list[Run]]], out: Path, img_dir: Path, log_folder: Path) -> None:
+    lines = [
+        "# Learning results",
+        "",
+        "ShmPPO against RecurrentPPO (`ppo_lstm`, sb3-contrib) and PPO without memory, trained through the RL Zoo with",
+        "the same step budget per task. Written by `benchmarks/learning/report.py`: every number below comes from the",
+        "logs of `benchmarks/learning/run.py`.",
+        "",
+    ]
+    full = {t: {a: [r for r in rs if r.full] for a, rs in by_algo.items()} for t, by_algo in runs.items()}
+    short = {t: {a: [r for r in rs if not r.full] for a, rs in by_algo.items()} for t, by_algo in runs.items()}
+    expected = len(TASKS) * len(ALGOS) * len(SEEDS)
+    n_full = sum(len(rs) for by_algo in full.values() for rs in by_algo.values())
+    if n_full < expected:
+        lines += [
+            "```{important}",
+            f"**The full runs are pending: {n_full} of the {expected} runs (9 tasks x 3 algorithms x 3 seeds) have",
+            "finished at their full budget.** Tasks without finished runs have no scores below; nothing here is",
+            "estimated or copied from the paper.",
+            "```",
+            "",
+        ]
+    lines += [
+        "## How to replicate",
+        "",
+        "```bash",
+        'pip install -e ".[zoo,popgym,bench,fast]"',
+        RUN_COMMAND + "    # add --jobs 2 on 2 cores",
+        REPORT_COMMAND,
+        "```",
+        "",
+        "`run.py --dry-run` prints every `python -m rl_zoo3.train` command. Hyperparameters: ShmPPO's from the package",
+        "(`sb3_shm/hyperparams/shm_ppo.yml`), RecurrentPPO's and PPO's from `benchmarks/learning/hyperparams/`. They are",
+        "not tuned on these tasks yet (issue 6 asks for an `--optimize` run of both recurrent agents with the same budget).",
+        "",
+        "## Tasks and budgets",
+        "",
+        "| Task | Env id | Steps per run | Score | Evaluation |",
+        "|---|---|---|---|---|",
+    ]
+    for task in TASKS.values():
+        lines.append(
+            f"| {task.name} | `{task.env_id}` | {task.n_timesteps:,} | {METRIC_LABELS[task.metric]} (last evaluation) | "
+            f"{task.eval_episodes} deterministic episodes every {task.eval_freq:,} steps |"
+        )
+    lines += ["", "## Final scores", ""]
+    lines += ["Mean +- std over seeds of each run's last evaluation; wall time per run.", ""]
+    header = ["Task", *ALGOS.values(), "Steps", "ShmPPO vs RecurrentPPO"]
+    lines += ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for task in TASKS.values():
+        by_algo = full[task.name]
+        cells = [
+            f"{score_cell(rs, task.metric)} ({len(rs)} seeds, {wall_cell(rs)})" if rs else "pending" for rs in by_algo.values()
+        ]
+        verdict = compare(task, by_algo["shm_ppo"], by_algo["ppo_lstm"]) if by_algo["shm_ppo"] and by_algo["ppo_lstm"] else ""
+        lines.append(f"| {task.name} | " + " | ".join(cells) + f" | {task.n_timesteps:,} | {verdict} |")
+    lines.append("")
+
+    plotted = [task for task in TASKS.values() if any(full[task.name].values())]
+    if plotted:
+        lines += ["## Learning curves", ""]
+        for task in plotted:
+            path = img_dir / f"{task.name}.png"
+            plot_task(task, full[task.name], path)
+            lines += [f"![{task.name}]({os.path.relpath(path, out.parent)})", ""]
+
+    smoke = [(t, a, r) for t, by_algo in short.items() for a, rs in by_algo.items() for r in rs]
+    if smoke:
+        lines += [
+            "## Short runs (not results)",
+            "",
+            "Runs shorter than their task's budget (`run.py -n`, pipeline checks). They say nothing about the methods.",
+            "",
+            "| Task | Algorithm | Seed | Steps | Last evaluation | Wall time |",
+            "|---|---|---|---|---|---|",
+        ]
+        for task_name, algo, run in smoke:
+            lines.append(
+                f"| {task_name} | {ALGOS[algo]} | {run.seed} | {run.n_timesteps:,} | {run.final:.2f} | "
+                f"{(run.wall_time_s or 0):.0f} s |"
+            )
+        lines.append("")
+
+    if NOTES.exists():
+        lines += ["## Analysis", "", NOTES.read_text().strip(), ""]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines))
+    print(f"wrote {out} ({n_full} full runs of {expected}, {len(smoke)} short runs) from {log_folder}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-f", "--log-folder", type=Path, default=Path(__file__).resolve().parent / "logs")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results.md")
+    parser.add_argument("--img-dir", type=Path, default=ROOT / "docs" / "_static" / "img" / "results")
+    args = parser.parse_args()
+    write_report(collect(args.log_folder.resolve()), args.out.resolve(), args.img_dir.resolve(), args.log_folder)
+
+
+if __name__ == "__main__":
+    main()

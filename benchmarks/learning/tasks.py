@@ -1,0 +1,64 @@
+"""
+The learning benchmark of issue 6: tasks, step budgets, evaluation settings and the algorithms compared.
+
+Budgets are total environment steps per run, the same for every algorithm on a task (CPU scale; the SHM paper used
+far more: e.g. 15M steps for POPGym).
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+HYPERPARAMS_DIR = HERE / "hyperparams"
+
+# rl_zoo3 --algo names, and how the report names them
+ALGOS = {"shm_ppo": "ShmPPO", "ppo_lstm": "RecurrentPPO", "ppo": "PPO (no memory)"}
+SEEDS = (0, 1, 2)
+
+
+@dataclass(frozen=True)
+class Task:
+    """
+    :param name: short name (log folder, plot file)
+    :param env_id: gymnasium id passed to ``rl_zoo3.train --env``
+    :param n_timesteps: step budget of one run
+    :param metric: ``"success"`` (evaluation success rate, from ``info["is_success"]``), ``"return"`` (evaluation
+        episode return) or ``"popgym"`` (episode return; POPGym scales every task's return to [-1, 1])
+    :param hyperparams_key: entry of the hyperparameter files to use when they have none for ``env_id``
+    :param eval_episodes: episodes per evaluation
+    :param n_evaluations: evaluations per run (points of the learning curve)
+    """
+
+    name: str
+    env_id: str
+    n_timesteps: int
+    metric: str
+    hyperparams_key: str | None = None
+    eval_episodes: int = 20
+    n_evaluations: int = 20
+
+    @property
+    def eval_freq(self) -> int:
+        return max(self.n_timesteps // self.n_evaluations, 1)
+
+
+TASKS = {
+    task.name: task
+    for task in (
+        Task("VisualMatch-15", "VisualMatch-15-v0", 500_000, "success", "VisualMatch-v0", eval_episodes=50),
+        Task("VisualMatch-60", "VisualMatch-60-v0", 1_000_000, "success", "VisualMatch-v0", eval_episodes=50),
+        Task("KeyToDoor-15", "KeyToDoor-15-v0", 500_000, "success", "KeyToDoor-v0", eval_episodes=50),
+        Task("KeyToDoor-60", "KeyToDoor-60-v0", 1_000_000, "success", "KeyToDoor-v0", eval_episodes=50),
+        Task("CartPoleNoVel", "CartPoleNoVel-v1", 100_000, "return", eval_episodes=10),
+        Task("PendulumNoVel", "PendulumNoVel-v1", 100_000, "return", eval_episodes=10),
+        Task("RepeatPreviousEasy", "POPGym-RepeatPreviousEasy-v0", 1_000_000, "popgym"),
+        Task("AutoencodeEasy", "POPGym-AutoencodeEasy-v0", 1_000_000, "popgym"),
+        Task("CountRecallEasy", "POPGym-CountRecallEasy-v0", 1_000_000, "popgym"),
+    )
+}
+
+METRIC_LABELS = {
+    "success": "success rate",
+    "return": "episode return",
+    "popgym": "POPGym normalised return",
+}
