@@ -1,6 +1,7 @@
 import os
 
 import sb3_shm.envs  # noqa: F401  (registers VisualMatch-v0, KeyToDoor-v0, Wind-v0, PointRobot-v0, POPGym-*)
+from sb3_shm.callbacks import MemoryDiagnosticsCallback
 from sb3_shm.common.memory import ShmCell
 from sb3_shm.shm_ppo import CnnShmPolicy, MlpShmPolicy, MultiInputShmPolicy, ShmPPO
 
@@ -9,4 +10,12 @@ version_file = os.path.join(os.path.dirname(__file__), "version.txt")
 with open(version_file) as file_handler:
     __version__ = file_handler.read().strip()
 
-__all__ = ["CnnShmPolicy", "MlpShmPolicy", "MultiInputShmPolicy", "ShmCell", "ShmPPO", "__version__"]
+__all__ = [
+    "CnnShmPolicy",
+    "MemoryDiagnosticsCallback",
+    "MlpShmPolicy",
+    "MultiInputShmPolicy",
+    "ShmCell",
+    "ShmPPO",
+    "__version__",
+]

@@ -1,9 +1,10 @@
 import math
 import os
 import pathlib
+import random
 import warnings
 import zipfile
-from copy import deepcopy
+from copy import copy, deepcopy
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -40,7 +41,11 @@ class ShmPPO(RecurrentPPO):
       the agent acted with and the PPO ratio is 1 before the first update;
     - training sequences are the rollout cut into equal chunks of ``sequence_length`` steps per environment,
       with memory resets inside a sequence at episode starts instead of padding (every minibatch is a dense
-      grid for the whole-sequence scan, and no compute goes to padding).
+      grid for the whole-sequence scan, and no compute goes to padding);
+    - a saved model is a resume point: it holds the rollout's last memory and the random generators' states
+      too, and a save made during a rollout (``CheckpointCallback``, ``EvalCallback``) holds the state at the
+      start of that rollout, so ``load(..., env=env, force_reset=False)`` followed by
+      ``learn(..., reset_num_timesteps=False)`` continues exactly (see ``docs/callbacks.md``).
 
     :param policy: The policy model to use (MlpShmPolicy, CnnShmPolicy, MultiInputShmPolicy)
     :param env: The environment to learn from (if registered in Gym, can be str)
@@ -136,6 +141,10 @@ class ShmPPO(RecurrentPPO):
         del self._last_lstm_states  # RecurrentPPO's LSTM state: ShmPPO keeps `_last_memory_states` instead
         self.sequence_length = sequence_length
         self._last_memory_states: ShmStates | None = None
+        # The resume point at the start of the rollout in progress (None between a train() and the next rollout)
+        self._rollout_start: dict[str, Any] | None = None
+        # Random generator states read from a checkpoint, applied when the next rollout starts (exact resume)
+        self._pending_rng_states: dict[str, Any] | None = None
         if _init_setup_model:
             self._setup_model()
 
@@ -240,6 +249,11 @@ class ShmPPO(RecurrentPPO):
         """
         assert isinstance(rollout_buffer, (ShmRolloutBuffer, ShmDictRolloutBuffer)), "ShmPPO needs an SHM rollout buffer"
         assert self._last_obs is not None, "No previous observation was provided"
+        if self._pending_rng_states is not None:
+            _set_rng_states(self._pending_rng_states, self.device)
+            self._pending_rng_states = None
+        # What a save during this rollout writes: its steps are not trained on yet, so a resume re-collects them
+        self._rollout_start = self._resume_point()
         self.policy.set_training_mode(False)
 
         n_steps = 0
@@ -320,6 +334,17 @@ class ShmPPO(RecurrentPPO):
         callback.on_rollout_end()
         return True
 
+    def train(self) -> None:
+        super().train()
+        # The rollout is consumed: the live state is a resume point again
+        self._rollout_start = None
+
+    def set_random_seed(self, seed: int | None = None) -> None:
+        if seed is not None:
+            # An explicit seed wins over generator states restored from a checkpoint
+            self._pending_rng_states = None
+        super().set_random_seed(seed)
+
     def learn(
         self: SelfShmPPO,
         total_timesteps: int,
@@ -329,6 +354,9 @@ class ShmPPO(RecurrentPPO):
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ) -> SelfShmPPO:
+        if reset_num_timesteps:
+            # A fresh start (the environment is reset): generator states restored from a checkpoint do not apply
+            self._pending_rng_states = None
         return super().learn(
             total_timesteps=total_timesteps,
             callback=callback,
@@ -340,7 +368,24 @@ class ShmPPO(RecurrentPPO):
 
     def _excluded_save_params(self) -> list[str]:
         excluded = super()._excluded_save_params()
-        return [name for name in excluded if name != "_last_lstm_states"] + ["_last_memory_states"]
+        # The memory is saved as numpy arrays in `_saved_memory_states` (device independent), see `save`
+        private = ["_last_memory_states", "_rollout_start", "_pending_rng_states"]
+        return [name for name in excluded if name != "_last_lstm_states"] + private
+
+    def _resume_point(self) -> dict[str, Any]:
+        """The state that training continues from, besides the parameters and the optimizer (copies)."""
+        memory = self._last_memory_states
+        return {
+            "num_timesteps": self.num_timesteps,
+            "_episode_num": self._episode_num,
+            "_last_obs": deepcopy(self._last_obs),
+            "_last_episode_starts": deepcopy(self._last_episode_starts),
+            # Shallow copies: the deques change, the episode records in them do not
+            "ep_info_buffer": copy(self.ep_info_buffer),
+            "ep_success_buffer": copy(self.ep_success_buffer),
+            "_saved_memory_states": None if memory is None else tuple(m.detach().cpu().numpy().copy() for m in memory),
+            "_saved_rng_states": self._pending_rng_states or _get_rng_states(self.device),
+        }
 
     def save(
         self,
@@ -352,10 +397,30 @@ class ShmPPO(RecurrentPPO):
         Save the model to a zip file, atomically: it is written beside the target and moved into place only once
         complete, so a failure never leaves a half-written file where a good one was.
 
+        What is saved besides SB3's usual content, so that training can continue exactly (see :meth:`load`): the
+        rollout's last memory (``_saved_memory_states``) and the states of the random generators of torch, numpy
+        and python (``_saved_rng_states``). Saved during a rollout (from a callback), the file holds the state at the
+        start of that rollout (``num_timesteps``, last observation, episode starts, memory, generators, episode
+        statistics): the parameters have not changed since then, and the rollout's steps are not trained on yet.
+
         :param path: path to the file (".zip" is appended when it has no suffix) or a file-like object
         :param exclude: names of parameters that should be excluded in addition to the default ones
         :param include: names of parameters that might be excluded but should be included anyway
         """
+        point = self._rollout_start if self._rollout_start is not None else self._resume_point()
+        live = {name: self.__dict__.get(name) for name in point}
+        # BaseAlgorithm.save pickles self.__dict__: show it the resume point for the time of the save
+        self.__dict__.update(point)
+        try:
+            self._save_to(path, exclude, include)
+        finally:
+            for name, value in live.items():
+                if name.startswith("_saved_"):
+                    self.__dict__.pop(name, None)
+                else:
+                    self.__dict__[name] = value
+
+    def _save_to(self, path: str | pathlib.Path | Any, exclude: list[str] | None, include: list[str] | None) -> None:
         if not isinstance(path, (str, pathlib.Path)):
             super().save(path, exclude=exclude, include=include)
             return
@@ -372,14 +437,66 @@ class ShmPPO(RecurrentPPO):
             tmp_path.unlink(missing_ok=True)
 
     @classmethod
-    def load(cls, path: str | pathlib.Path | Any, *args: Any, **kwargs: Any):  # type: ignore[override]
+    def load(  # type: ignore[override]
+        cls,
+        path: str | pathlib.Path | Any,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ):
         """
         Load an ShmPPO model from a zip file (see ``BaseAlgorithm.load`` for the arguments).
+
+        With ``force_reset=False`` and the environment in the state it had at the save, the loaded model continues
+        exactly where the saved one was: ``learn(..., reset_num_timesteps=False)`` restores the saved random generator
+        states when its first rollout starts (unless ``set_random_seed`` is called in between) and starts from the
+        saved memory. With ``force_reset=True`` (the default) the environment is reset, as in SB3.
 
         :raises ValueError: if the file is not a zip, is truncated, or holds another algorithm's model
         """
         _check_checkpoint(path)
-        return super().load(path, *args, **kwargs)
+        model = super().load(
+            path,
+            env=env,
+            device=device,
+            custom_objects=custom_objects,
+            print_system_info=print_system_info,
+            force_reset=force_reset,
+            **kwargs,
+        )
+        memory = model.__dict__.pop("_saved_memory_states", None)
+        rng_states = model.__dict__.pop("_saved_rng_states", None)
+        if model._last_obs is not None:
+            # SB3 kept the saved observation (no reset): continue from the saved memory and generators too
+            expected = tuple(model._last_memory_states.pi.shape)  # type: ignore[union-attr]
+            if memory is not None and all(m.shape == expected for m in memory):
+                model._last_memory_states = ShmStates(*(th.as_tensor(m, device=model.device) for m in memory))
+            model._pending_rng_states = rng_states
+        return model
+
+
+def _get_rng_states(device: th.device) -> dict[str, Any]:
+    """The global generators ShmPPO draws from (torch: calibration indices and actions; numpy: minibatch order)."""
+    states: dict[str, Any] = {
+        "torch": th.get_rng_state().numpy().copy(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+    if device.type == "cuda" and th.cuda.is_available():
+        states["torch_cuda"] = [state.numpy().copy() for state in th.cuda.get_rng_state_all()]
+    return states
+
+
+def _set_rng_states(states: dict[str, Any], device: th.device) -> None:
+    th.set_rng_state(th.as_tensor(states["torch"], dtype=th.uint8))
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+    cuda_states = states.get("torch_cuda")
+    if cuda_states is not None and device.type == "cuda" and len(cuda_states) == th.cuda.device_count():
+        th.cuda.set_rng_state_all([th.as_tensor(state, dtype=th.uint8) for state in cuda_states])
 
 
 SUPPORTED_ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
