@@ -6,8 +6,8 @@ second on CartPoleNoVel-v1 (rl_zoo3's CartPole without velocities), split into r
     python benchmarks/train_throughput.py --repeats 5 --iterations 4
 
 Same settings for all: n_envs 8, n_steps 128, batch 256, n_epochs 4, default policy sizes (ShmPPO memory_size 32,
-RecurrentPPO LSTM 256). Runs are interleaved (one repeat of every model, then the next). Writes
-``benchmarks/results/train_throughput.{md,png}``.
+RecurrentPPO LSTM 256, and LSTM 64 of about the memory's parameter count). Runs are interleaved (one repeat of every
+model, then the next). Writes ``benchmarks/results/train_throughput.{md,png}``.
 """
 
 import argparse
@@ -29,6 +29,8 @@ MODELS = {
     "ShmPPO (auto)": (ShmPPO, "MlpShmPolicy", {}),
     "ShmPPO (sequential)": (ShmPPO, "MlpShmPolicy", {"scan_impl": "sequential"}),
     "RecurrentPPO (LSTM 256)": (RecurrentPPO, "MlpLstmPolicy", {}),
+    # About ShmPPO's parameter count per memory on CartPoleNoVel (2 inputs): ~17k for the cell, ~17k for LSTM 64
+    "RecurrentPPO (LSTM 64)": (RecurrentPPO, "MlpLstmPolicy", {"lstm_hidden_size": 64}),
     "PPO (no memory)": (PPO, "MlpPolicy", {}),
 }
 

@@ -151,8 +151,8 @@ class MemoryDiagnosticsCallback(BaseCallback):
     def _projections(cell: ShmCell, features: th.Tensor, theta_idx: th.Tensor) -> tuple[th.Tensor, th.Tensor, Any]:
         """theta and v_c of the step from the cell's own projections (however it prepares its input), and eta."""
         eta_logits: list[th.Tensor] = []
-        # eta = sigmoid(w_eta . x): read the output of the cell's w_eta layer as _project runs it
-        handle = cell.w_eta.register_forward_hook(lambda _module, _inputs, output: eta_logits.append(output))
+        # eta = sigmoid(w_eta . x): w_eta is the last output of the cell's stacked projection, read as _project runs it
+        handle = cell.projection.register_forward_hook(lambda _module, _inputs, output: eta_logits.append(output[..., -1:]))
         try:
             theta, v_c = cell._project(features, theta_idx)[:2]
         finally:
