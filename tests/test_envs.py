@@ -429,13 +429,12 @@ def shm_ppo():
     return ShmPPO
 
 
-@pytest.mark.parametrize(
-    "name", ["RepeatPreviousEasy", "AutoencodeEasy", "BattleshipEasy", "PositionOnlyPendulumEasy", "CountRecallEasy"]
-)
+@pytest.mark.parametrize("name", popgym_params())
 def test_shm_ppo_learns_popgym(name: str) -> None:
+    """Every POPGym env: wrapped, vectorised and trained for 256 steps by ShmPPO."""
     pytest.importorskip("popgym")
     vec_env = make_vec_env(f"POPGym-{name}-v0", n_envs=2, seed=0)
-    shm_ppo()("MlpShmPolicy", vec_env, n_steps=32, batch_size=32, n_epochs=1, seed=0).learn(64)
+    shm_ppo()("MlpShmPolicy", vec_env, n_steps=64, batch_size=64, n_epochs=1, seed=0).learn(256)
 
 
 @pytest.mark.parametrize(
