@@ -50,18 +50,24 @@ class _ShmBufferMixin:
         self.sequence_length = sequence_length
         self.n_chunks = self.buffer_size // sequence_length
 
-    def _reset_memory_storage(self) -> None:
+    def reset(self) -> None:
+        super().reset()  # type: ignore[misc]
         self.theta_indices = np.zeros((self.buffer_size, self.n_envs), dtype=np.int64)
         # (n_chunks, n_envs, H, H): the memory before the first step of each chunk
         self.memory_pi = np.zeros((self.n_chunks, self.n_envs, *self.memory_shape), dtype=np.float32)
         self.memory_vf = np.zeros((self.n_chunks, self.n_envs, *self.memory_shape), dtype=np.float32)
 
-    def _add_memory(self, memory_states: ShmStates, theta_idx: th.Tensor) -> None:
+    def add(self, *args, memory_states: ShmStates, theta_idx: th.Tensor, **kwargs) -> None:
+        """
+        :param memory_states: memories before this step, each (n_envs, H, H)
+        :param theta_idx: calibration indices drawn for this step, (n_envs,)
+        """
         if self.pos % self.sequence_length == 0:
             chunk = self.pos // self.sequence_length
             self.memory_pi[chunk] = memory_states.pi.cpu().numpy()
             self.memory_vf[chunk] = memory_states.vf.cpu().numpy()
         self.theta_indices[self.pos] = theta_idx.cpu().numpy()
+        super().add(*args, **kwargs)  # type: ignore[misc]
 
     def _prepare(self) -> None:
         """(n_steps, n_envs, ...) -> (n_envs * n_steps, ...), env-major, so sequence s covers rows s*T .. s*T+T-1."""
@@ -157,18 +163,6 @@ class ShmRolloutBuffer(_ShmBufferMixin, RolloutBuffer):
         self._init_memory_storage(memory_shape, sequence_length)
         super().__init__(buffer_size, observation_space, action_space, device, gae_lambda, gamma, n_envs)
 
-    def reset(self) -> None:
-        super().reset()
-        self._reset_memory_storage()
-
-    def add(self, *args, memory_states: ShmStates, theta_idx: th.Tensor, **kwargs) -> None:  # type: ignore[override]
-        """
-        :param memory_states: memories before this step, each (n_envs, H, H)
-        :param theta_idx: calibration indices drawn for this step, (n_envs,)
-        """
-        self._add_memory(memory_states, theta_idx)
-        super().add(*args, **kwargs)
-
 
 class ShmDictRolloutBuffer(_ShmBufferMixin, DictRolloutBuffer):
     """
@@ -200,15 +194,3 @@ class ShmDictRolloutBuffer(_ShmBufferMixin, DictRolloutBuffer):
         self.buffer_size = buffer_size
         self._init_memory_storage(memory_shape, sequence_length)
         super().__init__(buffer_size, observation_space, action_space, device, gae_lambda, gamma, n_envs=n_envs)
-
-    def reset(self) -> None:
-        super().reset()
-        self._reset_memory_storage()
-
-    def add(self, *args, memory_states: ShmStates, theta_idx: th.Tensor, **kwargs) -> None:  # type: ignore[override]
-        """
-        :param memory_states: memories before this step, each (n_envs, H, H)
-        :param theta_idx: calibration indices drawn for this step, (n_envs,)
-        """
-        self._add_memory(memory_states, theta_idx)
-        super().add(*args, **kwargs)
