@@ -10,9 +10,32 @@ import time
 
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_shm import ShmPPO
 from sb3_shm.common.recall_env import RecallFirstEnv
+
+
+def make_recall_model(env: VecEnv, seed: int = 0, verbose: int = 0) -> ShmPPO:
+    """
+    ShmPPO with the settings that learn the recall task (also used by the test suite).
+
+    :param env: vectorised RecallFirstEnv
+    :param seed: random seed
+    :param verbose: SB3 verbosity
+    :return: an untrained model
+    """
+    return ShmPPO(
+        "MlpShmPolicy",
+        env,
+        n_steps=32,
+        batch_size=128,
+        n_epochs=4,
+        learning_rate=1e-3,
+        seed=seed,
+        verbose=verbose,
+        policy_kwargs=dict(memory_size=16, net_arch=[32]),
+    )
 
 
 def main() -> None:
@@ -23,17 +46,7 @@ def main() -> None:
     args = parser.parse_args()
 
     env = make_vec_env(RecallFirstEnv, n_envs=8, seed=args.seed, env_kwargs=dict(delay=args.delay))
-    model = ShmPPO(
-        "MlpShmPolicy",
-        env,
-        n_steps=32,
-        batch_size=128,
-        n_epochs=4,
-        learning_rate=1e-3,
-        seed=args.seed,
-        verbose=1,
-        policy_kwargs=dict(memory_size=16, net_arch=[32]),
-    )
+    model = make_recall_model(env, seed=args.seed, verbose=1)
     start = time.time()
     model.learn(args.timesteps, progress_bar=True)
     eval_env = make_vec_env(RecallFirstEnv, n_envs=4, seed=args.seed + 1000, env_kwargs=dict(delay=args.delay))

@@ -20,6 +20,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_shm import ShmPPO
 from sb3_shm.common.recurrent.policies import ShmActorCriticPolicy
+from sb3_shm.demo import make_recall_model
 from sb3_shm.common.recall_env import RecallFirstEnv
 
 
@@ -255,16 +256,7 @@ def test_learns_a_memory_task_that_ppo_cannot():
     """Recall a cue after 5 blank steps: ShmPPO reaches return 1 (measured ~15 s); memoryless PPO stays at ~0."""
     env = make_vec_env(RecallFirstEnv, n_envs=8, seed=0, env_kwargs=dict(delay=5))
     eval_env = make_vec_env(RecallFirstEnv, n_envs=4, seed=123, env_kwargs=dict(delay=5))
-    model = ShmPPO(
-        "MlpShmPolicy",
-        env,
-        n_steps=32,
-        batch_size=128,
-        n_epochs=4,
-        learning_rate=1e-3,
-        seed=0,
-        policy_kwargs=dict(memory_size=16, net_arch=[32]),
-    )
+    model = make_recall_model(env, seed=0)
     model.learn(20_000)
     mean_return, _ = evaluate_policy(model, eval_env, n_eval_episodes=100)
     assert mean_return > 0.9

@@ -21,7 +21,6 @@ from gymnasium import spaces
 from stable_baselines3.common.buffers import DictRolloutBuffer, RolloutBuffer
 
 from sb3_shm.common.recurrent.type_aliases import (
-    ShmDictRolloutBufferSamples,
     ShmReplay,
     ShmRolloutBufferSamples,
     ShmStates,
@@ -117,8 +116,7 @@ class _ShmBufferMixin:
             memory=ShmStates(self.to_torch(self.memory_pi[seq_ids]), self.to_torch(self.memory_vf[seq_ids])),  # type: ignore
             theta_idx=th.as_tensor(self.theta_indices[inds].ravel(), device=self.device),  # type: ignore[attr-defined]
         )
-        samples_cls = ShmDictRolloutBufferSamples if isinstance(observations, dict) else ShmRolloutBufferSamples
-        return samples_cls(
+        return ShmRolloutBufferSamples(
             observations=observations,  # type: ignore[arg-type]
             actions=actions,
             old_values=self.to_torch(self.values[inds].ravel()),  # type: ignore[attr-defined]

@@ -30,28 +30,12 @@ class ShmReplay(NamedTuple):
 
 
 class ShmRolloutBufferSamples(NamedTuple):
-    """Equal-length sequences, flattened to (n_seq * T, ...) in (sequence, time) order; no padding."""
+    """
+    Equal-length sequences, flattened to (n_seq * T, ...) in (sequence, time) order; no padding.
+    ``observations`` is a tensor, or a dict of tensors for Dict observation spaces.
+    """
 
-    observations: th.Tensor
-    actions: th.Tensor
-    old_values: th.Tensor
-    old_log_prob: th.Tensor
-    advantages: th.Tensor
-    returns: th.Tensor
-    replay: ShmReplay
-    episode_starts: th.Tensor
-    mask: th.Tensor
-
-    @property
-    def lstm_states(self) -> ShmReplay:
-        """The name under which sb3-contrib's ``RecurrentPPO.train`` (reused by ShmPPO) passes the recurrent state."""
-        return self.replay
-
-
-class ShmDictRolloutBufferSamples(NamedTuple):
-    """As :class:`ShmRolloutBufferSamples`, for Dict observations."""
-
-    observations: TensorDict
+    observations: th.Tensor | TensorDict
     actions: th.Tensor
     old_values: th.Tensor
     old_log_prob: th.Tensor
