@@ -43,6 +43,7 @@ def test_save_load_predicts_identically(tmp_path, policy_kwargs):
     np.testing.assert_array_equal(actions, loaded_actions)
     np.testing.assert_array_equal(states, loaded_states)
     assert loaded.policy.memory_actor.calibration == model.policy.memory_actor.calibration
+    assert loaded.policy.memory_actor.decay == model.policy.memory_actor.decay
     assert loaded.sequence_length == model.sequence_length
     # predict is reproducible under set_random_seed, and really depends on the drawn indices
     np.testing.assert_array_equal(states, predict_sequence(loaded, seed=7)[1])

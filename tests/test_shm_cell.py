@@ -17,9 +17,10 @@ def rollout_steps(cell, x, memory, starts, theta_idx):
 @pytest.mark.parametrize("calibration", CALIBRATIONS)
 @pytest.mark.parametrize("memory_size", [1, 8])
 @pytest.mark.parametrize("dtype", [th.float32, th.float64])
-def test_sequence_equals_steps(calibration, memory_size, dtype):
+@pytest.mark.parametrize("decay", [1.0, 0.8])
+def test_sequence_equals_steps(calibration, memory_size, dtype, decay):
     th.manual_seed(0)
-    cell = ShmCell(6, memory_size=memory_size, bank_size=5, calibration=calibration).to(dtype)
+    cell = ShmCell(6, memory_size=memory_size, bank_size=5, calibration=calibration, decay=decay).to(dtype)
     x = th.randn(3, 11, 6, dtype=dtype)
     starts = (th.rand(3, 11) < 0.2).to(dtype)
     starts[:, 0] = 1.0
@@ -61,6 +62,20 @@ def test_calibration_modes():
     th.testing.assert_close(new_memory, memory + update_only)
 
 
+def test_decay_scales_the_calibration():
+    """C_t = decay * (1 + tanh(theta (x) v_c)): the kept part of the memory is scaled, the write is not."""
+    th.manual_seed(0)
+    plain, decayed = ShmCell(4, memory_size=3, clamp=None), ShmCell(4, memory_size=3, clamp=None, decay=0.5)
+    decayed.load_state_dict(plain.state_dict())
+    x, memory, idx = th.randn(2, 4), th.randn(2, 3, 3), th.tensor([1, 5])
+    _, update = plain.step(x, th.zeros_like(memory), th.zeros(2), idx)
+    _, kept_plain = plain.step(x, memory, th.zeros(2), idx)
+    _, kept_decayed = decayed.step(x, memory, th.zeros(2), idx)
+    th.testing.assert_close(kept_decayed - update, 0.5 * (kept_plain - update))
+    _, reset = decayed.step(x, memory, th.ones(2), idx)
+    th.testing.assert_close(reset, update)
+
+
 def test_clamp_bounds_the_memory():
     cell = ShmCell(4, memory_size=3, clamp=0.5)
     _, memory = cell.step(100 * th.randn(2, 4), 10 * th.randn(2, 3, 3), th.zeros(2), cell.sample_theta_indices(2))
@@ -75,6 +90,8 @@ def test_clamp_bounds_the_memory():
         (dict(calibration="learned"), "Unknown calibration mode"),
         (dict(clamp=-1.0), "clamp must be a positive number"),
         (dict(scan_impl="fast"), "Unknown scan_impl"),
+        (dict(decay=0.0), r"decay must be a number in \(0, 1\]"),
+        (dict(decay=1.5), r"decay must be a number in \(0, 1\]"),
     ],
 )
 def test_bad_arguments(kwargs, message):

@@ -35,7 +35,12 @@ def collect_one_rollout(model: ShmPPO) -> None:
 @pytest.mark.parametrize("batch_size", [16, 64, None])
 @pytest.mark.parametrize(
     "policy_kwargs",
-    [{}, dict(calibration="fixed"), dict(calibration="none"), dict(shared_memory=True, enable_critic_memory=False)],
+    [
+        {},
+        dict(calibration="fixed"),
+        dict(calibration="none", memory_decay=0.8),
+        dict(shared_memory=True, enable_critic_memory=False),
+    ],
 )
 def test_ratio_is_one_before_the_first_update(n_envs, batch_size, policy_kwargs):
     # CartPole episodes under a random policy end after about 20 steps: several episodes end inside each sequence
@@ -188,6 +193,7 @@ def test_buffer_stores_memory_only_at_sequence_starts():
         (dict(policy_kwargs=dict(memory_size=0)), "memory_size must be an integer >= 1"),
         (dict(policy_kwargs=dict(bank_size=0)), "bank_size must be an integer >= 1"),
         (dict(policy_kwargs=dict(calibration="learned")), "Unknown calibration mode"),
+        (dict(policy_kwargs=dict(memory_decay=-0.1)), "decay must be a number in"),
         (dict(policy_kwargs=dict(shared_memory=True)), "Choose between a shared memory"),
     ],
 )

@@ -223,6 +223,8 @@ def test_policy_kwargs_checks():
         _patch.check_policy_kwargs("MlpShmPolicy", {"lstm_hidden_size": 8})
     with pytest.raises(ZooConfigError, match="calibration"):
         _patch.check_policy_kwargs("MlpShmPolicy", {"calibration": "sometimes"})
+    with pytest.raises(ZooConfigError, match="memory_decay"):
+        _patch.check_policy_kwargs("MlpShmPolicy", {"memory_decay": 2})
     with pytest.raises(ZooConfigError, match="unknown policy"):
         _patch.check_policy_kwargs("MlpLstmPolicy", None)
 
@@ -244,6 +246,7 @@ def test_sampler_builds_a_model():
         assert _patch.convert_shm_ppo_params(trial.params) == params
         model = ShmPPO("MlpShmPolicy", "CartPole-v1", **params)
         assert model.policy.memory_size == params["policy_kwargs"]["memory_size"]
+        assert model.policy.memory_actor.decay == params["policy_kwargs"]["memory_decay"]
 
 
 ENTRIES = yaml.safe_load(HYPERPARAMS_FILE.read_text())

@@ -337,6 +337,9 @@ def check_policy_kwargs(policy: Any, policy_kwargs: Any, where: str = "") -> Non
         value = policy_kwargs.get(key, 1)
         if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
             raise ZooConfigError(f"{where}: policy_kwargs {key} must be an integer >= 1, got {value!r}")
+    decay = policy_kwargs.get("memory_decay", 1.0)
+    if isinstance(decay, bool) or not (isinstance(decay, (int, float)) and 0.0 < decay <= 1.0):
+        raise ZooConfigError(f"{where}: policy_kwargs memory_decay must be a number in (0, 1], got {decay!r}")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -344,7 +347,7 @@ def check_policy_kwargs(policy: Any, policy_kwargs: Any, where: str = "") -> Non
 # --------------------------------------------------------------------------------------------------------------
 def sample_shm_ppo_params(trial: Any, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
     """
-    Sampler for ShmPPO: PPO's hyperparameters plus the memory's (size, calibration mode, bank size).
+    Sampler for ShmPPO: PPO's hyperparameters plus the memory's (size, calibration mode, bank size, decay).
 
     Rollouts are kept to at most 512 steps per env, and ``batch_size <= n_steps`` so that the training
     sequences (``gcd(n_steps, batch_size) = batch_size`` steps) stay long.
@@ -364,6 +367,7 @@ def sample_shm_ppo_params(trial: Any, n_actions: int, n_envs: int, additional_ar
         "memory_size": trial.suggest_categorical("memory_size", [8, 16, 32, 64]),
         "bank_size": trial.suggest_categorical("bank_size", [16, 64, 128, 512]),
         "calibration": trial.suggest_categorical("calibration", ["random", "fixed", "none"]),
+        "memory_decay": trial.suggest_categorical("memory_decay", [0.7, 0.8, 0.9, 0.95, 1.0]),
     }
     hyperparams = convert_shm_ppo_params(sampled)
     trial.set_user_attr("gamma", hyperparams["gamma"])
@@ -387,6 +391,8 @@ def convert_shm_ppo_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
         "memory_size": params.pop("memory_size"),
         "bank_size": params.pop("bank_size"),
         "calibration": params.pop("calibration"),
+        # Trials of an older sampler had no decay: the paper's cell
+        "memory_decay": params.pop("memory_decay", 1.0),
     }
     return {
         "n_steps": n_steps,

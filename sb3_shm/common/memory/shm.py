@@ -10,8 +10,10 @@ Per environment and step, with input ``x_t`` (D,) and memory ``M`` (H, H)::
     eta   = sigmoid(w_eta . x)
     v_c   = W_c x
     theta = Theta[i_t],  i_t ~ Uniform{0..L-1}
-    M_t   = clamp((1 + tanh(outer(theta, v_c))) * M_{t-1} * (1 - episode_start_t) + eta * outer(v, k))
+    M_t   = clamp(decay * (1 + tanh(outer(theta, v_c))) * M_{t-1} * (1 - episode_start_t) + eta * outer(v, k))
     out_t = W_out (M_t @ q + shortcut(x)) + b_out
+
+``decay`` is this package's addition (default 1: the paper's cell), see :class:`ShmCell`.
 
 The recurrence itself lives in :mod:`sb3_shm.common.memory.scan`.
 """
@@ -27,7 +29,9 @@ Calibration = Literal["random", "fixed", "none"]
 CALIBRATIONS = ("random", "fixed", "none")
 
 
-def check_memory_arguments(memory_size: int, bank_size: int, calibration: str, clamp: float | None, scan_impl: str) -> None:
+def check_memory_arguments(
+    memory_size: int, bank_size: int, calibration: str, clamp: float | None, scan_impl: str, decay: float = 1.0
+) -> None:
     """Raise a ValueError that names the bad memory option and the allowed values."""
     if not (isinstance(memory_size, int) and memory_size >= 1):
         raise ValueError(f"memory_size must be an integer >= 1, got {memory_size!r}")
@@ -39,6 +43,8 @@ def check_memory_arguments(memory_size: int, bank_size: int, calibration: str, c
         raise ValueError(f"clamp must be a positive number or None (no clamp), got {clamp!r}")
     if scan_impl not in SCAN_IMPLS:
         raise ValueError(f"Unknown scan_impl {scan_impl!r}: choose one of {SCAN_IMPLS}")
+    if not (isinstance(decay, (int, float)) and 0.0 < decay <= 1.0):
+        raise ValueError(f"memory decay must be a number in (0, 1] (1 = the paper's cell, no decay), got {decay!r}")
 
 
 class ShmCell(nn.Module):
@@ -57,6 +63,14 @@ class ShmCell(nn.Module):
         ``"fixed"`` (always row 0) or ``"none"`` (C = 1: linear attention with a write gate)
     :param clamp: bound on |M| applied at every step (the authors' guard), None to disable
     :param scan_impl: implementation of the whole-sequence form, see :func:`~sb3_shm.common.memory.scan.shm_sequence`
+    :param decay: gamma in ``C_t = gamma * (1 + tanh(outer(theta, v_c)))``, a constant forgetting factor. Deviation
+        from SHM.md, off by default (1.0 = the paper's cell). Why: at initialisation ``theta (x) v_c`` is small, so
+        ``C`` is about 1 and the memory is an integrator of everything written since the episode start; learning to
+        forget takes every row of the bank agreeing in sign, which is slow (CartPoleNoVel-v1 stayed at memoryless
+        PPO's ~50 for 60k steps). With ``decay`` 0.8 to 0.9 it learned like an LSTM (``docs/results.md``). Tasks
+        that must hold a cue for long (Visual Match, Key-to-Door) keep 1.0; the learned part can still raise ``C``
+        up to ``2 * decay``. It is applied through ``keep = decay * (1 - episode_start)``, which every scan
+        implementation already multiplies in, so all of them (and the fused kernels) support it unchanged.
     """
 
     def __init__(
@@ -69,9 +83,10 @@ class ShmCell(nn.Module):
         calibration: Calibration = "random",
         clamp: float | None = 100.0,
         scan_impl: ScanImpl = "auto",
+        decay: float = 1.0,
     ):
         super().__init__()
-        check_memory_arguments(memory_size, bank_size, calibration, clamp, scan_impl)
+        check_memory_arguments(memory_size, bank_size, calibration, clamp, scan_impl, decay)
         if embed_dim is not None and not (isinstance(embed_dim, int) and embed_dim >= 1):
             raise ValueError(f"embed_dim must be an integer >= 1 or None (no embedding), got {embed_dim!r}")
         self.input_dim = input_dim
@@ -82,6 +97,7 @@ class ShmCell(nn.Module):
         self.calibration = calibration
         self.clamp = clamp
         self.scan_impl = scan_impl
+        self.decay = float(decay)
 
         self.embed = nn.Sequential(nn.Linear(input_dim, embed_dim), nn.ReLU()) if embed_dim else nn.Identity()
         input_dim = embed_dim or input_dim
@@ -132,6 +148,10 @@ class ShmCell(nn.Module):
             theta = self.theta_bank[theta_idx]
         return theta, v_c, w, k, q, self.shortcut(x)
 
+    def _keep(self, episode_starts: th.Tensor, dtype: th.dtype) -> th.Tensor:
+        """The factor on M_{t-1}: 0 at episode starts (reset), ``decay`` elsewhere."""
+        return self.decay * (1.0 - episode_starts.to(dtype))
+
     def step(
         self, x: th.Tensor, memory: th.Tensor, episode_starts: th.Tensor, theta_idx: th.Tensor
     ) -> tuple[th.Tensor, th.Tensor]:
@@ -145,7 +165,7 @@ class ShmCell(nn.Module):
         :return: output (B, output_dim), M_t (B, H, H)
         """
         theta, v_c, w, k, q, shortcut = self._project(x, theta_idx)
-        memory = shm_step(memory, theta, v_c, w, k, 1.0 - episode_starts.to(x.dtype), self.clamp)
+        memory = shm_step(memory, theta, v_c, w, k, self._keep(episode_starts, x.dtype), self.clamp)
         read = th.einsum("bij,bj->bi", memory, q)
         return self.out(read + shortcut), memory
 
@@ -162,6 +182,6 @@ class ShmCell(nn.Module):
         :return: outputs (B, T, output_dim), last memory (B, H, H)
         """
         theta, v_c, w, k, q, shortcut = self._project(x, theta_idx)
-        keep = 1.0 - episode_starts.to(x.dtype)
+        keep = self._keep(episode_starts, x.dtype)
         read, memory = shm_sequence(theta, v_c, w, k, q, keep, memory, self.clamp, self.scan_impl)
         return self.out(read + shortcut), memory

@@ -58,6 +58,9 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
     :param bank_size: L, number of learned calibration rows ``Theta``
     :param calibration: ``"random"`` (the paper), ``"fixed"`` or ``"none"``, see :class:`ShmCell`
     :param memory_clamp: bound on |M| applied at every step (the authors' guard), None to disable
+    :param memory_decay: constant forgetting factor gamma in ``C_t = gamma * (1 + tanh(...))``, in (0, 1]; 1 is the
+        paper's cell. Values 0.8-0.9 let the memory track the recent past from the start (e.g. velocities in the
+        NoVel tasks); keep 1 for tasks that must hold a cue for long. See :class:`ShmCell`.
     :param shared_memory: Whether the memory is shared between the actor and the critic (only the actor's gradient
         is used). By default, the actor and the critic have two separate memories.
     :param enable_critic_memory: Use a separate memory for the critic.
@@ -89,11 +92,12 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         bank_size: int = 128,
         calibration: Calibration = "random",
         memory_clamp: float | None = 100.0,
+        memory_decay: float = 1.0,
         shared_memory: bool = False,
         enable_critic_memory: bool = True,
         scan_impl: ScanImpl = "auto",
     ):
-        check_memory_arguments(memory_size, bank_size, calibration, memory_clamp, scan_impl)
+        check_memory_arguments(memory_size, bank_size, calibration, memory_clamp, scan_impl, memory_decay)
         if shared_memory and enable_critic_memory:
             raise ValueError(
                 "Choose between a shared memory (shared_memory=True, enable_critic_memory=False), a separate critic "
@@ -131,6 +135,7 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
             calibration=calibration,
             clamp=memory_clamp,
             scan_impl=scan_impl,
+            decay=memory_decay,
         )
         self.memory_actor = ShmCell(self.features_dim, **memory_kwargs)
         self.memory_critic = ShmCell(self.features_dim, **memory_kwargs) if enable_critic_memory else None
@@ -148,6 +153,7 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
             bank_size=cell.bank_size,
             calibration=cell.calibration,
             memory_clamp=cell.clamp,
+            memory_decay=cell.decay,
             shared_memory=self.shared_memory,
             enable_critic_memory=self.enable_critic_memory,
             scan_impl=cell.scan_impl,
