@@ -1,9 +1,10 @@
 """
 Load a pretrained ShmPPO agent and run it, carrying its memory from step to step.
 
-By default the agent shipped in ``rl-trained-agents/shm_ppo/CartPoleNoVel-v1_1`` (a short 40k-step run, not solved:
-about 45 of the maximum 500). ``--repo-id ORG/shm_ppo-CartPoleNoVel-v1`` loads one from the Hugging Face Hub instead
-(needs ``pip install "sb3-shm[zoo]"`` and ``TRUST_REMOTE_CODE=True``: loading unpickles data).
+By default the agent shipped in ``rl-trained-agents/shm_ppo/CartPoleNoVel-v1_1`` (100k steps, not solved: about 190
+of the maximum 500) with the observation statistics it was trained with (``vecnormalize.pkl``).
+``--repo-id ORG/shm_ppo-CartPoleNoVel-v1`` loads a model from the Hugging Face Hub instead (needs
+``pip install "sb3-shm[zoo]"`` and ``TRUST_REMOTE_CODE=True``: loading unpickles data).
 
 CartPoleNoVel-v1 (CartPole without the velocities) is registered by RL Zoo: ``import rl_zoo3.import_envs``.
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_shm import ShmPPO
 
@@ -43,6 +45,11 @@ def main() -> None:
         model = ShmPPO.load(args.path)
 
     env = make_vec_env("CartPoleNoVel-v1", n_envs=1, seed=args.seed)
+    # The zoo saves the normalisation statistics beside the model (hyperparameter `normalize: true`)
+    stats = args.path.parent / args.path.stem / "vecnormalize.pkl"
+    if not args.repo_id and stats.exists():
+        env = VecNormalize.load(str(stats), env)
+        env.training, env.norm_reward = False, False
     obs = env.reset()
     state = None  # the memory; None starts with an empty one
     episode_starts = np.ones((env.num_envs,), dtype=bool)  # True resets the memory
