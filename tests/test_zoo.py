@@ -122,6 +122,17 @@ def test_train_enjoy_cartpole(tmp_path):
         )
     )  # fmt: skip
     assert "Episode Reward" in result.stdout
+    # rl_zoo3.plots reads the same logs (monitor files) and draws the training curve
+    plots = tmp_path / "plots"
+    ok(
+        run(
+            "-m", "rl_zoo3.plots.all_plots", "-a", "shm_ppo", "-e", "CartPole-v1", "-f", str(tmp_path),
+            "--no-display", "-o", str(plots), "-k", "results",
+            env={"MPLBACKEND": "Agg"},
+        )
+    )  # fmt: skip
+    assert (tmp_path / "plots.pkl").exists()
+    ok(run("-m", "rl_zoo3.plots.plot_train", "-a", "shm_ppo", "-e", "CartPole-v1", "-f", str(tmp_path), env={"MPLBACKEND": "Agg"}))
 
 
 @pytest.mark.skipif(not visual_match_available(), reason="sb3_shm.envs has no VisualMatch-v0 yet")
