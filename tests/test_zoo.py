@@ -132,7 +132,8 @@ def test_train_enjoy_cartpole(tmp_path):
         )
     )  # fmt: skip
     assert (tmp_path / "plots.pkl").exists()
-    ok(run("-m", "rl_zoo3.plots.plot_train", "-a", "shm_ppo", "-e", "CartPole-v1", "-f", str(tmp_path), env={"MPLBACKEND": "Agg"}))
+    plot_train = ["-m", "rl_zoo3.plots.plot_train", "-a", "shm_ppo", "-e", "CartPole-v1", "-f", str(tmp_path)]
+    ok(run(*plot_train, env={"MPLBACKEND": "Agg"}))
 
 
 @pytest.mark.skipif(not visual_match_available(), reason="sb3_shm.envs has no VisualMatch-v0 yet")
