@@ -4,9 +4,11 @@ implementation, beside ``nn.LSTM`` and ``nn.GRU`` with a comparable parameter co
 
     python benchmarks/memory_scan.py --quick      # a subset (a few minutes on 2 cores)
     python benchmarks/memory_scan.py              # batch {16, 64, 256} x T {32, 128, 512, 1024} x H {32, 64, 128}
+    python benchmarks/memory_scan.py --targets    # the target points, loop included: ratios only, no files
 
 Prints a markdown table and writes ``benchmarks/results/memory_scan.{md,png}``. Slow implementations are skipped
-above a size budget (``--budget``, in B*T*H*H memory-entry updates) rather than run for minutes.
+above a size budget (``BUDGET``, in B*T*H*H memory-entry updates) rather than run for minutes; ``--targets`` runs
+the step loop anyway at batch 64, T 128, H {32, 64}.
 """
 
 import argparse
@@ -62,15 +64,23 @@ def make_case(name: str, batch: int, n_steps: int, size: int):
 
 
 def main():
-    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
-        # glibc: large blocks always mmap'ed and returned on free, so the sampled RSS follows live tensors
-        os.environ["MALLOC_MMAP_THRESHOLD_"] = "65536"
-        os.execv(sys.executable, [sys.executable, *sys.argv])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="batch 64, T {32, 128, 512}, H {32, 64}")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--impls", nargs="+", default=["loop", "scan", "sequential", "chunked", "fused"])
+    parser.add_argument(
+        "--targets", action="store_true", help="batch 64, T 128, H {32, 64}: loop, fused, lstm, lstm256 and their ratios"
+    )
     args = parser.parse_args()
+    if args.targets:
+        # timing only, default allocator: the mmap threshold below makes every large tensor a fresh mmap (page faults),
+        # which slowed the many-small-op loop about 4x in one run
+        targets(args.repeats)
+        return
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        # glibc: large blocks always mmap'ed and returned on free, so the sampled RSS follows live tensors
+        os.environ["MALLOC_MMAP_THRESHOLD_"] = "65536"
+        os.execv(sys.executable, [sys.executable, *sys.argv])
     batches, steps, sizes = (
         ([64], [32, 128, 512], [32, 64]) if args.quick else ([16, 64, 256], [32, 128, 512, 1024], [32, 64, 128])
     )
@@ -106,6 +116,20 @@ def main():
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / ("memory_scan_quick.md" if args.quick else "memory_scan.md")).write_text(table + "\n\n" + note + "\n")
     plot(results, names, batches, steps, sizes, RESULTS / ("memory_scan_quick.png" if args.quick else "memory_scan.png"))
+
+
+def targets(repeats: int):
+    """One interleaved run per point of the step loop, the fused kernels and the LSTMs; prints the target ratios."""
+    names = ["loop", "fused", "lstm", "lstm256"]
+    for size in (32, 64):
+        times = interleaved_median({name: make_case(name, 64, 128, size) for name in names}, repeats)
+        print(
+            f"B=64 T=128 H={size}: "
+            + ", ".join(f"{name} {times[name] * 1e3:.0f} ms" for name in names)
+            + f"; loop/fused {times['loop'] / times['fused']:.1f}x, lstm/fused {times['lstm'] / times['fused']:.2f}, "
+            f"lstm256/fused {times['lstm256'] / times['fused']:.2f}",
+            flush=True,
+        )
 
 
 def plot(results, names, batches, steps, sizes, path):
