@@ -1,6 +1,7 @@
 """The documentation builds with Sphinx without a single warning (``-W``), as in CI."""
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,18 @@ def test_docs_build_without_warnings(tmp_path):
     assert (tmp_path / "html" / "modules" / "shm_ppo.html").exists()
 
 
-def test_results_page_is_generated():
-    """docs/results.md comes from benchmarks/learning/report.py, never written by hand."""
+def test_results_page_is_generated(tmp_path):
+    """docs/results.md comes from benchmarks/learning/report.py and the committed runs, never written by hand."""
     text = (ROOT / "docs" / "results.md").read_text()
     assert "Written by `benchmarks/learning/report.py`" in text
+    out = tmp_path / "results.md"
+    learning = ROOT / "benchmarks" / "learning"
+    command = [sys.executable, str(learning / "report.py"), "-f", str(learning / "results"),
+               "--out", str(out), "--img-dir", str(tmp_path / "img")]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "MPLBACKEND": "Agg"})
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    def scores(page: str) -> str:
+        return page.split("## Final scores")[1].split("##")[0]
+
+    assert scores(out.read_text()) == scores(text), "docs/results.md is out of date: rerun report.py (see its docstring)"

@@ -8,13 +8,18 @@ normalised to [-1, 1] by POPGym). Tables give mean +- std over seeds; curves giv
 +- one std. Runs shorter than the task's budget (smoke runs, ``run.py -n``) are reported as such and never count
 towards the comparison. Tasks without runs are listed as pending: the page never shows a number that no run produced.
 
-    python benchmarks/learning/report.py -f benchmarks/learning/logs
+    python benchmarks/learning/report.py -f benchmarks/learning/logs --export benchmarks/learning/results
+    python benchmarks/learning/report.py -f benchmarks/learning/results      # the committed runs behind docs/results.md
     python benchmarks/learning/report.py -f /tmp/smoke --out /tmp/smoke/results.md --img-dir /tmp/smoke/plots
+
+``--export DIR`` copies what the report reads (``run_info.json`` and ``evaluations.npz`` of every run, a few KB each) to
+``DIR`` with the same layout: that compact copy is committed, the logs (models, monitor files) are not.
 """
 
 import argparse
 import json
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN_COMMAND = (
     "python benchmarks/learning/run.py --tasks all --algos shm_ppo ppo_lstm ppo --seeds 0 1 2 -f benchmarks/learning/logs"
 )
-REPORT_COMMAND = "python benchmarks/learning/report.py -f benchmarks/learning/logs"
+REPORT_COMMAND = "python benchmarks/learning/report.py -f benchmarks/learning/logs --export benchmarks/learning/results"
 NOTES = Path(__file__).resolve().parent / "notes.md"
 
 
@@ -124,6 +129,9 @@ def compare(task: Task, shm: list[Run], lstm: list[Run]) -> str:
     """ShmPPO against RecurrentPPO on the final score: within one std counts as matching (issue 6)."""
     a, b = np.array([run.final for run in shm]), np.array([run.final for run in lstm])
     gap = a.mean() - b.mean()
+    if min(len(a), len(b)) < len(SEEDS):
+        side = "higher" if gap > 0 else "lower" if gap < 0 else "equal"
+        return f"ShmPPO {side} on {min(len(a), len(b))} seed(s): no verdict below {len(SEEDS)} seeds"
     if abs(gap) <= max(a.std(), b.std()):
         return "matches RecurrentPPO (within one std)"
     return "beats RecurrentPPO" if gap > 0 else "**loses to RecurrentPPO**"
@@ -219,12 +227,26 @@ def write_report(runs: dict[str, dict[str, list[Run]]], out: Path, img_dir: Path
     print(f"wrote {out} ({n_full} full runs of {expected}, {len(smoke)} short runs) from {log_folder}")
 
 
+def export(log_folder: Path, dest: Path) -> int:
+    """Copy every run's ``run_info.json`` and ``evaluations.npz`` from ``log_folder`` to ``dest`` (same layout)."""
+    copied = 0
+    for path in [*log_folder.rglob("run_info.json"), *log_folder.rglob("evaluations.npz")]:
+        target = dest / path.relative_to(log_folder)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        copied += 1
+    return copied
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-f", "--log-folder", type=Path, default=Path(__file__).resolve().parent / "logs")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results.md")
     parser.add_argument("--img-dir", type=Path, default=ROOT / "docs" / "_static" / "img" / "results")
+    parser.add_argument("--export", type=Path, default=None, help="also copy the runs' compact results to this folder")
     args = parser.parse_args()
+    if args.export is not None:
+        print(f"exported {export(args.log_folder.resolve(), args.export.resolve())} files to {args.export}")
     write_report(collect(args.log_folder.resolve()), args.out.resolve(), args.img_dir.resolve(), args.log_folder)
 
 
