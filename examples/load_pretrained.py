@@ -1,7 +1,7 @@
 """
 Load a pretrained ShmPPO agent and run it, carrying its memory from step to step.
 
-By default the agent shipped in ``rl-trained-agents/shm_ppo/CartPoleNoVel-v1_1`` (100k steps, not solved: about 190
+By default the agent shipped in ``rl-trained-agents/shm_ppo/CartPoleNoVel-v1_1`` (100k steps: about 485
 of the maximum 500) with the observation statistics it was trained with (``vecnormalize.pkl``).
 ``--repo-id ORG/shm_ppo-CartPoleNoVel-v1`` loads a model from the Hugging Face Hub instead (needs
 ``pip install "sb3-shm[zoo]"`` and ``TRUST_REMOTE_CODE=True``: loading unpickles data).

@@ -59,7 +59,7 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
     :param calibration: ``"random"`` (the paper), ``"fixed"`` or ``"none"``, see :class:`ShmCell`
     :param memory_clamp: bound on |M| applied at every step (the authors' guard), None to disable
     :param memory_decay: constant forgetting factor gamma in ``C_t = gamma * (1 + tanh(...))``, in (0, 1]; 1 is the
-        paper's cell. Values 0.8-0.9 let the memory track the recent past from the start (e.g. velocities in the
+        paper's cell. Values 0.7-0.9 let the memory track the recent past from the start (e.g. velocities in the
         NoVel tasks); keep 1 for tasks that must hold a cue for long. See :class:`ShmCell`.
     :param shared_memory: Whether the memory is shared between the actor and the critic (only the actor's gradient
         is used). By default, the actor and the critic have two separate memories.
