@@ -24,8 +24,13 @@ share one signature and give the same outputs and gradients:
   ``U_t`` on the fly, keep only chunk checkpoints of ``M`` and recompute them in backward; CPU, float32 / float64.
   Applies the clamp at every step exactly like ``"loop"``. Its float32 tanh is within one ulp of ``torch.tanh``
   (see that module), so rollouts (:func:`shm_step`, ``torch.tanh``) and training agree to float32 rounding.
+- ``"triton"``: the same fused forward / backward as Triton GPU kernels
+  (:mod:`~sb3_shm.common.memory.fused_triton`, optional dependency); CUDA float32 / float64 tensors, or CPU tensors
+  under Triton's interpreter (``TRITON_INTERPRET=1``, slow, for tests). Tested equal to ``"loop"`` on CPU through the
+  interpreter; not timed on a GPU here.
 - ``"auto"``: ``"fused"`` on CPU when numba is installed (5-10x faster than the others, ``docs/benchmarks.md``),
-  otherwise ``"sequential"``.
+  otherwise ``"sequential"``. It does not pick ``"triton"`` on CUDA yet: that kernel has been checked on CPU only
+  (interpreter, and compiled for sm_80), never run on a GPU; opt in with ``scan_impl="triton"``.
 
 The clamp. The authors guard the memory with ``clamp(M, -100, 100)`` at every step. A clamp is not part of a
 linear recurrence, so the associative scan cannot apply it per step. We keep the per-step clamp as the
@@ -43,8 +48,8 @@ import torch as th
 from torch.autograd.function import once_differentiable
 from torch.utils.checkpoint import checkpoint
 
-ScanImpl = Literal["auto", "loop", "scan", "sequential", "chunked", "fused"]
-SCAN_IMPLS = ("auto", "loop", "scan", "sequential", "chunked", "fused")
+ScanImpl = Literal["auto", "loop", "scan", "sequential", "chunked", "fused", "triton"]
+SCAN_IMPLS = ("auto", "loop", "scan", "sequential", "chunked", "fused", "triton")
 
 
 def calibration(theta: th.Tensor, v_c: th.Tensor) -> th.Tensor:
@@ -283,19 +288,52 @@ def fused_available() -> bool:
     return _fused_module() is not None
 
 
+def _triton(theta, v_c, w, k, q, keep, memory, clamp):
+    module = _triton_module()
+    if module is None:
+        raise ValueError('impl="triton" needs triton: pip install "sb3-shm[triton]" (or pip install triton)')
+    if theta.dtype not in (th.float32, th.float64):
+        raise ValueError(f'impl="triton" runs on float32 / float64 tensors, got {theta.dtype}')
+    if theta.device.type != "cuda" and not (theta.device.type == "cpu" and module.interpreting()):
+        raise ValueError(
+            f'impl="triton" runs on CUDA tensors, got {theta.device}: move the model to a GPU, or (CPU, tests only) '
+            "set TRITON_INTERPRET=1 to run the kernels in Triton's interpreter"
+        )
+    dtype = theta.dtype
+    v_c, w, k, q, keep, memory = (tensor.to(dtype) for tensor in (v_c, w, k, q, keep, memory))
+    chunk = min(FUSED_CHUNK, theta.shape[1])
+    return module.TritonShm.apply(theta, v_c, w, k, q, keep, memory, clamp, chunk)
+
+
+@functools.cache
+def _triton_module():
+    """:mod:`~sb3_shm.common.memory.fused_triton`, or None without triton (an optional dependency)."""
+    try:
+        from sb3_shm.common.memory import fused_triton
+    except ImportError:
+        return None
+    return fused_triton
+
+
+def triton_available() -> bool:
+    """:return: whether triton is installed (``impl="triton"`` then runs on CUDA tensors)"""
+    return _triton_module() is not None
+
+
 def select_impl(theta: th.Tensor) -> str:
     """
     The implementation ``impl="auto"`` runs for these inputs.
 
     :param theta: (B, T, H), only its device and dtype are read
-    :return: ``"fused"`` on CPU with numba; otherwise ``"sequential"``
+    :return: ``"fused"`` on CPU with numba; otherwise ``"sequential"`` (``"triton"`` is opt-in until it has run on a
+        GPU: see the module docstring)
     """
     if theta.device.type == "cpu" and theta.dtype in (th.float32, th.float64) and fused_available():
         return "fused"
     return "sequential"
 
 
-_IMPLS = {"loop": _loop, "scan": _scan, "sequential": _sequential, "chunked": _chunked, "fused": _fused}
+_IMPLS = {"loop": _loop, "scan": _scan, "sequential": _sequential, "chunked": _chunked, "fused": _fused, "triton": _triton}
 
 
 def shm_sequence(
@@ -320,7 +358,7 @@ def shm_sequence(
     :param keep: ``1 - episode_start_t``, (B, T)
     :param initial_memory: M before the first step, (B, H, H)
     :param clamp: bound on |M| applied at every step, None for no clamp
-    :param impl: ``"loop"``, ``"scan"``, ``"sequential"`` or ``"auto"`` (see module docstring)
+    :param impl: one of :data:`SCAN_IMPLS` (see module docstring)
     :return: read-outs ``y_t = M_t q_t`` (B, T, H) and the last memory M_{T-1} (B, H, H)
     """
     if impl not in SCAN_IMPLS:
