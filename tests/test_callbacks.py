@@ -34,13 +34,7 @@ DELAY = 3  # RecallFirstEnv episodes last DELAY + 1 steps
 KEYS = ("memory_abs_max", "memory_abs_mean", "calib_near_0", "calib_near_2", "clamp_hit", "clamp_hit_envs", "eta_mean")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Small models run fastest on one thread, and do not fight over the shared CI cores."""
-    threads = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def recall_env(n_envs: int = 2, seed: int = 0, **env_kwargs):

@@ -31,13 +31,7 @@ N = 4 * ROLLOUT
 ATOL = 1e-6
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Small models run fastest on one thread, and do not fight over the shared CI cores."""
-    threads = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def recall_env():

@@ -262,15 +262,22 @@ class FusedShm(th.autograd.Function):
 FUSED_CHUNK = 32
 
 
+def _kernel_inputs(theta: th.Tensor, *tensors: th.Tensor) -> tuple[th.Tensor, ...]:
+    """The fused kernels take one dtype: theta's (keep and the initial memory may come in another)."""
+    return (theta, *(tensor.to(theta.dtype) for tensor in tensors))
+
+
+def _kernel_chunk(theta: th.Tensor) -> int:
+    """:return: steps between the fused kernels' checkpoints of M for (B, T, H) inputs"""
+    return min(FUSED_CHUNK, theta.shape[1])
+
+
 def _fused(theta, v_c, w, k, q, keep, memory, clamp):
     if theta.device.type != "cpu" or theta.dtype not in (th.float32, th.float64):
         raise ValueError(f'impl="fused" runs on CPU float32 / float64 tensors, got {theta.device} {theta.dtype}')
     if _fused_module() is None:
         raise ImportError('impl="fused" needs numba: pip install "sb3-shm[fast]" (or pip install numba)')
-    dtype = theta.dtype
-    v_c, w, k, q, keep, memory = (tensor.to(dtype) for tensor in (v_c, w, k, q, keep, memory))
-    chunk = min(FUSED_CHUNK, theta.shape[1])
-    return FusedShm.apply(theta, v_c, w, k, q, keep, memory, clamp, chunk)
+    return FusedShm.apply(*_kernel_inputs(theta, v_c, w, k, q, keep, memory), clamp, _kernel_chunk(theta))
 
 
 @functools.cache
@@ -299,10 +306,7 @@ def _triton(theta, v_c, w, k, q, keep, memory, clamp):
             f'impl="triton" runs on CUDA tensors, got {theta.device}: move the model to a GPU, or (CPU, tests only) '
             "set TRITON_INTERPRET=1 to run the kernels in Triton's interpreter"
         )
-    dtype = theta.dtype
-    v_c, w, k, q, keep, memory = (tensor.to(dtype) for tensor in (v_c, w, k, q, keep, memory))
-    chunk = min(FUSED_CHUNK, theta.shape[1])
-    return module.TritonShm.apply(theta, v_c, w, k, q, keep, memory, clamp, chunk)
+    return module.TritonShm.apply(*_kernel_inputs(theta, v_c, w, k, q, keep, memory), clamp, _kernel_chunk(theta))
 
 
 @functools.cache
