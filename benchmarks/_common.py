@@ -9,8 +9,8 @@ import time
 import torch as th
 
 
-def machine() -> str:
-    """:return: one line describing the CPU, threads and library versions"""
+def machine(device: str = "cpu") -> str:
+    """:return: one line describing the CPU (or GPU), threads and library versions"""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as file:
@@ -23,6 +23,10 @@ def machine() -> str:
         numba_version = numba.__version__
     except ImportError:
         numba_version = "not installed"
+    if device == "cuda":
+        import triton
+
+        cpu = f"{th.cuda.get_device_name()} (CUDA {th.version.cuda}, triton {triton.__version__}) with {cpu}"
     return (
         f"{cpu}, {os.cpu_count()} CPUs, torch {th.__version__} ({th.get_num_threads()} threads), "
         f"numba {numba_version}, Python {platform.python_version()}"

@@ -4,6 +4,7 @@ second on CartPoleNoVel-v1 (rl_zoo3's CartPole without velocities), split into r
 
     python benchmarks/train_throughput.py                 # 3 repeats, median
     python benchmarks/train_throughput.py --repeats 5 --iterations 4
+    python benchmarks/train_throughput.py --device cuda --env CartPole-v1   # on a GPU, ShmPPO (triton) added
 
 Same settings for all: n_envs 8, n_steps 128, batch 256, n_epochs 4, default policy sizes (ShmPPO memory_size 32,
 RecurrentPPO LSTM 256, and LSTM 64 of about the memory's parameter count). Runs are interleaved (one repeat of every
@@ -15,7 +16,6 @@ import statistics
 import time
 from pathlib import Path
 
-import rl_zoo3.import_envs  # noqa: F401  registers CartPoleNoVel-v1
 from _common import machine, markdown_table
 from sb3_contrib import RecurrentPPO
 from stable_baselines3 import PPO
@@ -24,10 +24,11 @@ from stable_baselines3.common.env_util import make_vec_env
 from sb3_shm import ShmPPO
 
 RESULTS = Path(__file__).parent / "results"
-SETTINGS = dict(n_steps=128, batch_size=256, n_epochs=4, device="cpu", seed=0)
+SETTINGS = dict(n_steps=128, batch_size=256, n_epochs=4, seed=0)
 MODELS = {
     "ShmPPO (auto)": (ShmPPO, "MlpShmPolicy", {}),
     "ShmPPO (sequential)": (ShmPPO, "MlpShmPolicy", {"scan_impl": "sequential"}),
+    "ShmPPO (triton)": (ShmPPO, "MlpShmPolicy", {"scan_impl": "triton"}),  # CUDA only
     "RecurrentPPO (LSTM 256)": (RecurrentPPO, "MlpLstmPolicy", {}),
     # About ShmPPO's parameter count per memory on CartPoleNoVel (2 inputs): ~17k for the cell, ~17k for LSTM 64
     "RecurrentPPO (LSTM 64)": (RecurrentPPO, "MlpLstmPolicy", {"lstm_hidden_size": 64}),
@@ -35,11 +36,11 @@ MODELS = {
 }
 
 
-def measure(name: str, env_id: str, n_envs: int, iterations: int) -> dict:
+def measure(name: str, env_id: str, n_envs: int, iterations: int, device: str = "cpu") -> dict:
     """:return: rollout seconds, update seconds and env-steps/s of ``iterations`` PPO iterations (after one warm-up)"""
     algo, policy, policy_kwargs = MODELS[name]
     env = make_vec_env(env_id, n_envs=n_envs, seed=0)
-    model = algo(policy, env, policy_kwargs=policy_kwargs, **SETTINGS)
+    model = algo(policy, env, policy_kwargs=policy_kwargs, device=device, **SETTINGS)
     spent = {"rollout": 0.0, "update": 0.0}
 
     def timed(method, key):
@@ -66,12 +67,17 @@ def main():
     parser.add_argument("--n-envs", type=int, default=8)
     parser.add_argument("--iterations", type=int, default=2, help="timed PPO iterations per repeat")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--models", nargs="+", help="default: all that run on the device")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args()
+    if "NoVel" in args.env:
+        import rl_zoo3.import_envs  # noqa: F401  registers CartPoleNoVel-v1
+    cuda = args.device == "cuda"
+    args.models = args.models or [name for name in MODELS if cuda or "triton" not in name]
     runs = {name: [] for name in args.models}
     for repeat in range(args.repeats):
         for name in args.models:
-            runs[name].append(measure(name, args.env, args.n_envs, args.iterations))
+            runs[name].append(measure(name, args.env, args.n_envs, args.iterations, args.device))
             print(f"repeat {repeat} {name}: {runs[name][-1]}", flush=True)
     median = {name: {key: statistics.median(run[key] for run in values) for key in values[0]} for name, values in runs.items()}
     reference = median.get("RecurrentPPO (LSTM 256)")
@@ -92,13 +98,15 @@ def main():
     table = markdown_table(header, rows)
     note = (
         f"{args.env}, n_envs {args.n_envs}, n_steps 128, batch 256, n_epochs 4; median of {args.repeats} interleaved "
-        f"repeats of {args.iterations} PPO iterations after a warm-up iteration. Machine: {machine()}."
+        f"repeats of {args.iterations} PPO iterations after a warm-up iteration. Device {args.device}. "
+        f"Machine: {machine(args.device)}."
     )
     print(table)
     print(note)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "train_throughput.md").write_text(table + "\n\n" + note + "\n")
-    plot(median, steps, RESULTS / "train_throughput.png")
+    suffix = "_cuda" if cuda else ""
+    (RESULTS / f"train_throughput{suffix}.md").write_text(table + "\n\n" + note + "\n")
+    plot(median, steps, RESULTS / f"train_throughput{suffix}.png")
 
 
 def plot(median, steps, path):

@@ -170,7 +170,7 @@ def test_compiles_for_cuda(monkeypatch, tmp_path):
     integers = ("n_steps", "size", "n_chunks", "n_batch")
     for dtype in ("fp32", "fp64"):
         for use_clamp in (True, False):
-            constants = {"CHUNK": 32, "BLOCK_I": 16, "BLOCK_J": 64, "USE_CLAMP": use_clamp}
+            constants = {"CHUNK": 32, "BLOCK_I": 16, "BLOCK_J": 64, "USE_CLAMP": use_clamp, "LIBDEVICE_TANH": True}
             for kernel in _kernels(False):
                 signature = {
                     name: "constexpr" if name in constants else "i32" if name in integers else f"*{dtype}"
@@ -208,10 +208,10 @@ def test_without_triton(monkeypatch):
     assert select_impl(cuda_like) == "sequential"
 
 
-def test_auto_does_not_pick_triton_yet(monkeypatch):
-    """The Triton kernel is opt-in until it has run on a GPU (it is only checked on CPU here)."""
+def test_auto_selection(monkeypatch):
     monkeypatch.setattr(scan, "triton_available", lambda: True)
-    assert select_impl(types.SimpleNamespace(device=th.device("cuda"), dtype=th.float32)) == "sequential"
+    assert select_impl(types.SimpleNamespace(device=th.device("cuda"), dtype=th.float32)) == "triton"
+    assert select_impl(types.SimpleNamespace(device=th.device("cuda"), dtype=th.float16)) == "sequential"
     assert select_impl(th.zeros(2, 3, 4)) == ("fused" if scan.fused_available() else "sequential")
 
 

@@ -7,8 +7,9 @@ imports it lazily, only when ``impl="triton"`` is asked for or ``impl="auto"`` s
 counterpart of :mod:`~sb3_shm.common.memory.fused_numba` (same math, same checkpoints, same backward equations,
 see that module's docstring) and is meant for CUDA tensors. On CPU it runs only under Triton's interpreter
 (``TRITON_INTERPRET=1`` set before triton is imported; numpy, slow): that is how ``tests/test_triton.py`` checks it
-against ``"loop"`` on a machine without a GPU; the same tests compile it ahead of time for sm_80 (no GPU needed). It
-has not been run or timed on a GPU in this project.
+against ``"loop"`` on a machine without a GPU; the same tests compile it ahead of time for sm_80 (no GPU needed).
+On a GPU, ``tests/test_cuda.py`` checks it against ``"loop"`` (passed on an H200, triton 3.6) and
+``benchmarks/memory_scan.py --device cuda`` times it (``docs/benchmarks.md``).
 
 Layout. One program per (batch element ``b``, block of ``BLOCK_I`` rows); it holds its rows of ``M`` in registers,
 ``(BLOCK_I, BLOCK_J)`` with ``BLOCK_J = next_power_of_2(H)`` (at least 16), and walks time, forming
@@ -27,10 +28,11 @@ where ``|P_t| <= clamp`` (``torch.clamp``'s rule).
 Memory: inputs and gradients ``O(B T H)``, checkpoints ``O(B H^2 T / K)``, backward scratch
 ``B * n_blocks * K * BLOCK_I * BLOCK_J`` numbers (about ``B K H^2``) and column-sum partials ``3 n_blocks B T H``.
 
-tanh is ``sign(z) (1 - e) / (1 + e)`` with ``e = exp(-2 |z|)`` (portable across Triton versions and the
-interpreter): absolute error below 2 ``2^-24`` in float32 (numpy float32 exp, grid over ``|z| <= 12``; the GPU's
-``exp`` adds its own few ulp), so ``C_t`` agrees with ``torch.tanh`` (rollouts,
-:func:`~sb3_shm.common.memory.scan.shm_step`) to float32 rounding. float32 and float64.
+tanh. On the GPU the kernels call CUDA's ``tanh`` (libdevice), the function ``torch.tanh`` runs there, so ``C_t``
+agrees with the rollouts' :func:`~sb3_shm.common.memory.scan.shm_step` to float32 rounding. A first version computed
+``sign(z) (1 - e) / (1 + e)``, ``e = exp(-2 |z|)``, whose GPU ``exp`` (an approximation) made float32 gradients up to
+5x further from the float64 reference than the float32 step loop (H200, T 70). The interpreter has no libdevice:
+there that formula runs, on numpy's exp (absolute error below 2 ``2^-24`` in float32 over ``|z| <= 12``). float32 and float64.
 """
 
 import contextlib
@@ -40,6 +42,7 @@ import os
 import torch as th
 import triton
 import triton.language as tl
+from triton.language.extra import libdevice
 from torch.autograd.function import once_differentiable
 
 __all__ = ["TritonShm", "interpreting", "triton_backward", "triton_forward"]
@@ -53,9 +56,23 @@ def interpreting() -> bool:
         return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
+def _tanh_python(z, LIBDEVICE: tl.constexpr):
+    """tanh(z), elementwise: CUDA's own ``tanhf`` / ``tanh`` (libdevice, what torch.tanh runs on the GPU), or, under
+    the interpreter (which has no libdevice), ``sign(z) (1 - e) / (1 + e)`` with ``e = exp(-2 |z|)``."""
+    if LIBDEVICE:
+        return libdevice.tanh(z)
+    e = tl.exp(-2.0 * tl.abs(z))
+    t = (1.0 - e) / (1.0 + e)
+    return tl.where(z < 0, -t, t)
+
+
+_tanh = _tanh_python  # the kernels' helper, replaced by its jitted form in _kernels
+
+
 def _forward_kernel(
     theta, v_c, w, k, q, keep, consts, m_last, y, ckpt, n_steps, size, n_chunks,
     CHUNK: tl.constexpr, BLOCK_I: tl.constexpr, BLOCK_J: tl.constexpr, USE_CLAMP: tl.constexpr,
+    LIBDEVICE_TANH: tl.constexpr,
 ):  # fmt: skip
     """
     :param theta, v_c, w, k, q: (B, T, H), contiguous
@@ -85,10 +102,7 @@ def _forward_kernel(
             kj = tl.load(k + base + cols, mask=col_mask, other=0.0)
             qj = tl.load(q + base + cols, mask=col_mask, other=0.0)
             kp = tl.load(keep + b * n_steps + t)
-            z = a[:, None] * vc[None, :]
-            e = tl.exp(-2.0 * tl.abs(z))
-            tz = (1.0 - e) / (1.0 + e)
-            tz = tl.where(z < 0, -tz, tz)
+            tz = _tanh(a[:, None] * vc[None, :], LIBDEVICE_TANH)
             memory = (1.0 + tz) * (kp * memory) + wi[:, None] * kj[None, :]
             if USE_CLAMP:
                 memory = tl.where(memory > bound, bound, tl.where(memory < -bound, -bound, memory))
@@ -100,6 +114,7 @@ def _backward_kernel(
     theta, v_c, w, k, q, keep, consts, ckpt, grad_y, grad_m, scratch,
     grad_theta, grad_w, part_v_c, part_k, part_q, n_steps, size, n_chunks, n_batch,
     CHUNK: tl.constexpr, BLOCK_I: tl.constexpr, BLOCK_J: tl.constexpr, USE_CLAMP: tl.constexpr,
+    LIBDEVICE_TANH: tl.constexpr,
 ):  # fmt: skip
     """
     Inputs as in :func:`_forward_kernel`; ``ckpt`` from it, ``grad_y`` (B, T, H).
@@ -133,10 +148,7 @@ def _backward_kernel(
             vc = tl.load(v_c + base + cols, mask=col_mask, other=0.0)
             kj = tl.load(k + base + cols, mask=col_mask, other=0.0)
             kp = tl.load(keep + b * n_steps + t)
-            z = a[:, None] * vc[None, :]
-            e = tl.exp(-2.0 * tl.abs(z))
-            tz = (1.0 - e) / (1.0 + e)
-            tz = tl.where(z < 0, -tz, tz)
+            tz = _tanh(a[:, None] * vc[None, :], LIBDEVICE_TANH)
             memory = (1.0 + tz) * (kp * memory) + wi[:, None] * kj[None, :]
             if USE_CLAMP:
                 memory = tl.where(memory > bound, bound, tl.where(memory < -bound, -bound, memory))
@@ -153,10 +165,7 @@ def _backward_kernel(
             kj = tl.load(k + base + cols, mask=col_mask, other=0.0)
             qj = tl.load(q + base + cols, mask=col_mask, other=0.0)
             kp = tl.load(keep + b * n_steps + t)
-            z = a[:, None] * vc[None, :]
-            e = tl.exp(-2.0 * tl.abs(z))
-            tz = (1.0 - e) / (1.0 + e)
-            tz = tl.where(z < 0, -tz, tz)
+            tz = _tanh(a[:, None] * vc[None, :], LIBDEVICE_TANH)
             kept = kp * previous
             before_clamp = (1.0 + tz) * kept + wi[:, None] * kj[None, :]
             memory = before_clamp
@@ -189,6 +198,8 @@ def _kernels(interpret: bool):
     if interpret and type(tl.sum).__name__ == "JITFunction":
         # triton.language's own helpers (tl.sum) were jitted for the compiler when triton was imported
         raise RuntimeError("TRITON_INTERPRET=1 was set after triton was imported: set it before, in the environment")
+    # the kernels call the helper by its global name: it must be jitted the same way, here
+    globals()["_tanh"] = triton.jit(_tanh_python)
     return triton.jit(_forward_kernel), triton.jit(_backward_kernel)
 
 
@@ -219,7 +230,8 @@ def triton_forward(theta, v_c, w, k, q, keep, m0, clamp, chunk):
     grid = (n_batch, triton.cdiv(size, block_i))
     forward[grid](
         theta, v_c, w, k, q, keep, consts, m_last, y, ckpt, n_steps, size, n_chunks,
-        CHUNK=chunk, BLOCK_I=block_i, BLOCK_J=block_j, USE_CLAMP=clamp is not None, num_warps=num_warps,
+        CHUNK=chunk, BLOCK_I=block_i, BLOCK_J=block_j, USE_CLAMP=clamp is not None,
+        LIBDEVICE_TANH=not interpreting(), num_warps=num_warps,
     )  # fmt: skip
     return y, m_last, ckpt
 
@@ -241,7 +253,8 @@ def triton_backward(theta, v_c, w, k, q, keep, clamp, chunk, ckpt, grad_y, grad_
     backward[(n_batch, n_blocks)](
         theta, v_c, w, k, q, keep, consts, ckpt, grad_y, grad_m0, scratch,
         grad_theta, grad_w, partial[0], partial[1], partial[2], n_steps, size, n_chunks, n_batch,
-        CHUNK=chunk, BLOCK_I=block_i, BLOCK_J=block_j, USE_CLAMP=clamp is not None, num_warps=num_warps,
+        CHUNK=chunk, BLOCK_I=block_i, BLOCK_J=block_j, USE_CLAMP=clamp is not None,
+        LIBDEVICE_TANH=not interpreting(), num_warps=num_warps,
     )  # fmt: skip
     grad_v_c, grad_k, grad_q = partial.sum(dim=1)
     return grad_theta, grad_v_c, grad_w, grad_k, grad_q, grad_m0

@@ -65,7 +65,8 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         is used). By default, the actor and the critic have two separate memories.
     :param enable_critic_memory: Use a separate memory for the critic.
     :param scan_impl: implementation of the whole-sequence recurrence used in training
-        (``"auto"``, ``"sequential"``, ``"scan"``, ``"loop"``)
+        (``"auto"``: ``"fused"`` on CPU, ``"triton"`` on CUDA, when installed; or ``"sequential"``, ``"chunked"``,
+        ``"scan"``, ``"loop"``; see :mod:`sb3_shm.common.memory.scan`)
     """
 
     def __init__(
