@@ -261,6 +261,33 @@ def test_sampler_builds_a_model():
         assert model.policy.memory_actor.decay == params["policy_kwargs"]["memory_decay"]
 
 
+def test_benchmark_tunes_recurrent_ppo_over_the_same_ppo_space():
+    import importlib.util
+
+    import optuna
+    from sb3_contrib import RecurrentPPO
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "learning" / "optimize.py"
+    spec = importlib.util.spec_from_file_location("benchmark_optimize", path)
+    optimize = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(optimize)
+    shm_study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    lstm_study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(2):
+        shm_trial, lstm_trial = shm_study.ask(), lstm_study.ask()
+        shm_params = _patch.sample_shm_ppo_params(shm_trial, 0, 1, {})
+        params = optimize.sample_ppo_lstm_params(lstm_trial, 0, 1, {})
+        # same PPO search space (names and ranges), memories apart
+        shared = set(shm_trial.distributions) & set(lstm_trial.distributions)
+        assert shared == set(shm_trial.distributions) - {"memory_size", "bank_size", "calibration", "memory_decay"}
+        assert set(lstm_trial.distributions) - shared == {"lstm_hidden_size"}
+        assert all(shm_trial.distributions[key] == lstm_trial.distributions[key] for key in shared)
+        assert params["batch_size"] <= params["n_steps"] and shm_params["batch_size"] <= shm_params["n_steps"]
+        assert optimize.convert_ppo_lstm_params(lstm_trial.params) == params
+        model = RecurrentPPO("MlpLstmPolicy", "CartPole-v1", **params)
+        assert model.policy.lstm_actor.hidden_size == params["policy_kwargs"]["lstm_hidden_size"]
+
+
 ENTRIES = yaml.safe_load(HYPERPARAMS_FILE.read_text())
 REQUIRED = {
     "CartPole-v1",
