@@ -67,8 +67,8 @@ class ShmCell(nn.Module):
         from SHM.md, off by default (1.0 = the paper's cell). Why: at initialisation ``theta (x) v_c`` is small, so
         ``C`` is about 1 and the memory is an integrator of everything written since the episode start; learning to
         forget takes every row of the bank agreeing in sign, which is slow (CartPoleNoVel-v1 stayed at memoryless
-        PPO's ~50 for 60k steps). With ``decay`` 0.7 and fixed calibration it reached 399 +/- 61 at 100k steps, near
-        RecurrentPPO's 466 +/- 48 (``docs/results.md``). Tasks
+        PPO's ~50 for 60k steps). With ``decay`` 0.7 and fixed calibration it reached 399 +/- 61 at 100k steps, against
+        RecurrentPPO's 466 +/- 48 with rl_zoo3's settings, 500 with tuned ones (``docs/results.md``). Tasks
         that must hold a cue for long (Visual Match, Key-to-Door) keep 1.0; the learned part can still raise ``C``
         up to ``2 * decay``. It is applied through ``keep = decay * (1 - episode_start)``, which every scan
         implementation already multiplies in, so all of them (and the fused kernels) support it unchanged.
