@@ -40,6 +40,7 @@ recomputed with ``"sequential"``. Gradients through a clamped entry are zero, as
 """
 
 import functools
+import importlib
 from typing import Literal
 
 import numpy as np
@@ -280,13 +281,17 @@ def _fused(theta, v_c, w, k, q, keep, memory, clamp):
 
 
 @functools.cache
-def _fused_module():
-    """:mod:`~sb3_shm.common.memory.fused_numba`, or None without numba (an optional dependency)."""
+def _optional_module(name: str):
+    """``sb3_shm.common.memory.<name>``, or None when its optional dependency (numba, triton) is not installed."""
     try:
-        from sb3_shm.common.memory import fused_numba
+        return importlib.import_module(f"sb3_shm.common.memory.{name}")
     except ImportError:
         return None
-    return fused_numba
+
+
+def _fused_module():
+    """:mod:`~sb3_shm.common.memory.fused_numba`, or None without numba"""
+    return _optional_module("fused_numba")
 
 
 def fused_available() -> bool:
@@ -308,14 +313,9 @@ def _triton(theta, v_c, w, k, q, keep, memory, clamp):
     return module.TritonShm.apply(*_kernel_inputs(theta, v_c, w, k, q, keep, memory), clamp, _kernel_chunk(theta))
 
 
-@functools.cache
 def _triton_module():
-    """:mod:`~sb3_shm.common.memory.fused_triton`, or None without triton (an optional dependency)."""
-    try:
-        from sb3_shm.common.memory import fused_triton
-    except ImportError:
-        return None
-    return fused_triton
+    """:mod:`~sb3_shm.common.memory.fused_triton`, or None without triton"""
+    return _optional_module("fused_triton")
 
 
 def triton_available() -> bool:
