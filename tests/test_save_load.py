@@ -16,6 +16,7 @@ POLICY_KWARGS = [
     dict(memory_size=8),
     dict(memory_size=8, calibration="fixed", enable_critic_memory=False),
     dict(memory_size=8, calibration="none", shared_memory=True, enable_critic_memory=False, memory_clamp=None),
+    dict(memory_size=8, shared_memory=True, enable_critic_memory=False, critic_trains_memory=True),
 ]
 
 

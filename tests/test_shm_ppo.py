@@ -40,6 +40,7 @@ def collect_one_rollout(model: ShmPPO) -> None:
         dict(calibration="fixed"),
         dict(calibration="none", memory_decay=0.8),
         dict(shared_memory=True, enable_critic_memory=False),
+        dict(shared_memory=True, enable_critic_memory=False, critic_trains_memory=True),
     ],
 )
 def test_ratio_is_one_before_the_first_update(n_envs, batch_size, policy_kwargs):
@@ -111,6 +112,21 @@ def test_gsde_learns():
 def test_policy_options_learn(policy_kwargs):
     model = ShmPPO("MlpShmPolicy", "CartPole-v1", n_steps=32, batch_size=32, n_epochs=2, policy_kwargs=policy_kwargs)
     model.learn(128)
+
+
+@pytest.mark.parametrize("critic_trains_memory", [False, True])
+def test_value_loss_reaches_a_shared_memory_only_when_asked(critic_trains_memory):
+    policy_kwargs = dict(shared_memory=True, enable_critic_memory=False, critic_trains_memory=critic_trains_memory)
+    model = ShmPPO("MlpShmPolicy", "CartPole-v1", n_steps=32, batch_size=32, seed=0, policy_kwargs=policy_kwargs)
+    collect_one_rollout(model)
+    data = next(model.rollout_buffer.get(32))
+    values, _, _ = model.policy.evaluate_actions(
+        data.observations, data.actions.long().flatten(), data.replay, data.episode_starts
+    )
+    model.policy.zero_grad()
+    values.sum().backward()
+    gradient = model.policy.memory_actor.projection.weight.grad
+    assert (gradient is not None and gradient.abs().sum() > 0) == critic_trains_memory
 
 
 def test_image_observations():
@@ -195,6 +211,7 @@ def test_buffer_stores_memory_only_at_sequence_starts():
         (dict(policy_kwargs=dict(calibration="learned")), "Unknown calibration mode"),
         (dict(policy_kwargs=dict(memory_decay=-0.1)), "decay must be a number in"),
         (dict(policy_kwargs=dict(shared_memory=True)), "Choose between a shared memory"),
+        (dict(policy_kwargs=dict(critic_trains_memory=True)), "critic_trains_memory=True needs a shared memory"),
     ],
 )
 def test_bad_hyperparameters(kwargs, message):

@@ -62,7 +62,11 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         paper's cell. Values 0.7-0.9 let the memory track the recent past from the start (e.g. velocities in the
         NoVel tasks); keep 1 for tasks that must hold a cue for long. See :class:`ShmCell`.
     :param shared_memory: Whether the memory is shared between the actor and the critic (only the actor's gradient
-        is used). By default, the actor and the critic have two separate memories.
+        is used, as RecurrentPPO's ``shared_lstm``). By default, the actor and the critic have two separate memories.
+    :param critic_trains_memory: With ``shared_memory=True``, let the value loss train the shared memory too (as
+        CleanRL's recurrent PPO). Why: the value of the last phase of a recall task depends on the cue, so the value
+        loss teaches the memory to keep the cue long before the policy gradient alone would (VisualMatch,
+        ``docs/results.md``).
     :param enable_critic_memory: Use a separate memory for the critic.
     :param scan_impl: implementation of the whole-sequence recurrence used in training
         (``"auto"``: ``"fused"`` on CPU, ``"triton"`` on CUDA, when installed; or ``"sequential"``, ``"chunked"``,
@@ -97,12 +101,17 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         shared_memory: bool = False,
         enable_critic_memory: bool = True,
         scan_impl: ScanImpl = "auto",
+        critic_trains_memory: bool = False,
     ):
         check_memory_arguments(memory_size, bank_size, calibration, memory_clamp, scan_impl, memory_decay)
         if shared_memory and enable_critic_memory:
             raise ValueError(
                 "Choose between a shared memory (shared_memory=True, enable_critic_memory=False), a separate critic "
                 "memory (enable_critic_memory=True, the default) or none for the critic (both False)."
+            )
+        if critic_trains_memory and not shared_memory:
+            raise ValueError(
+                "critic_trains_memory=True needs a shared memory: pass shared_memory=True, enable_critic_memory=False."
             )
         if shared_memory and not share_features_extractor:
             raise ValueError("shared_memory=True needs share_features_extractor=True: one memory reads one feature vector.")
@@ -128,6 +137,7 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         )
         self.memory_size = memory_size
         self.shared_memory = shared_memory
+        self.critic_trains_memory = critic_trains_memory
         self.enable_critic_memory = enable_critic_memory
         memory_kwargs: dict[str, Any] = dict(
             memory_size=memory_size,
@@ -158,6 +168,7 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
             shared_memory=self.shared_memory,
             enable_critic_memory=self.enable_critic_memory,
             scan_impl=cell.scan_impl,
+            critic_trains_memory=self.critic_trains_memory,
         )
         return data
 
@@ -230,6 +241,8 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
             latent_vf, memory_vf = self._process_sequence(
                 vf_features, states.vf, episode_starts, theta_idx, self.memory_critic
             )
+        elif self.critic_trains_memory:
+            latent_vf, memory_vf = latent_pi, memory_pi
         elif self.shared_memory:
             # Re-use the actor's memory but do not backpropagate the critic's loss into it
             latent_vf, memory_vf = latent_pi.detach(), memory_pi.detach()
