@@ -238,6 +238,26 @@ def test_visual_match_seeds_draw_colours() -> None:
     assert doors == {0, 1, 2}
 
 
+def test_visual_match_fixed_door_colours() -> None:
+    for seed in range(5):  # every instance and every seed: the same map; the target still changes
+        env = VisualMatchEnv(door_colours=[2, 0, 1])
+        env.reset(seed=seed)
+        np.testing.assert_array_equal(env.door_colours, [2, 0, 1])
+    targets = set()
+    for _ in range(30):
+        env.reset()
+        np.testing.assert_array_equal(env.door_colours, [2, 0, 1])
+        targets.add(env.target_colour)
+    assert targets == {0, 1, 2}
+    assert gym.make("VisualMatch-v0", door_colours=(0, 1, 2)).unwrapped.door_colours.tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("door_colours", [(0, 0, 1), (0, 1), (1, 2, 3), "rgb"])
+def test_visual_match_bad_door_colours(door_colours) -> None:
+    with pytest.raises(ValueError, match="door_colours must be a permutation of"):
+        VisualMatchEnv(door_colours=door_colours)
+
+
 @pytest.mark.parametrize("env_class", [WindEnv, PointRobotEnv])
 def test_meta_seeds_draw_tasks(env_class: type[gym.Env]) -> None:
     env = env_class()

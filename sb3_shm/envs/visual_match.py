@@ -1,5 +1,6 @@
 """Passive Visual Match (Hung et al. 2019; ``passive-visual-{N}-v0`` in Memory-RL, ``VisualMatch-SR-v0`` in SHM)."""
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,10 @@ class VisualMatchEnv(PhasedGridEnv):
     Colours: as in the source, the colour-to-door map is a shuffle of the three colours fixed per env instance.
     It is drawn from ``self.np_random`` at the first reset and again at every reset given a seed (the source drew it
     from an unseeded RNG when the env was built), so that ``reset(seed=s)`` reproduces everything.
+    ``door_colours`` fixes the map instead, the same for every instance. Why: the source trained on one env instance,
+    so its agent only ever saw one map and could pick the door from the remembered colour alone; the 8 instances of an
+    SB3 VecEnv draw up to 6 different maps, which adds a second skill, looking at the doors (only one or two are in
+    view at a time) and comparing them with the remembered colour. A fixed map keeps the source's training task.
 
     Defaults follow the SHM code (phases 15 / N / 10, ``final_reward=10``); Memory-RL used phases 15 / N / 15 with
     ``final_reward=5``. The default distractor length 15 is short for CPU runs; the papers used 250 and 500.
@@ -55,6 +60,8 @@ class VisualMatchEnv(PhasedGridEnv):
     :param explore_length: steps of the explore phase (>= 1)
     :param final_length: steps of the final phase (>= 1; the oracle needs 7)
     :param final_reward: reward for touching the target door (> 0)
+    :param door_colours: colours (0 red, 1 green, 2 blue) of the doors left to right, a permutation of
+        ``(0, 1, 2)`` used by every episode of every instance; None draws a map per instance (the source)
     :param kwargs: apple, observation and render options of :class:`sb3_shm.envs.grid.PhasedGridEnv`
     """
 
@@ -64,10 +71,17 @@ class VisualMatchEnv(PhasedGridEnv):
         explore_length: int = 15,
         final_length: int = 10,
         final_reward: float = 10.0,
+        door_colours: Sequence[int] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(distractor_length, explore_length, final_length, final_reward, **kwargs)
-        self._door_colours: np.ndarray | None = None
+        if door_colours is not None and sorted(np.asarray(door_colours).ravel().tolist()) != [0, 1, 2]:
+            raise ValueError(
+                f"door_colours must be a permutation of (0, 1, 2) (red, green, blue, doors left to right) or None, "
+                f"got {door_colours!r}"
+            )
+        self.fixed_door_colours = None if door_colours is None else np.asarray(door_colours, dtype=int).ravel()
+        self._door_colours: np.ndarray | None = self.fixed_door_colours
         self._target_door = 0
         self._target_cell = RING_CELLS[0]
         self._doors_visible = True
@@ -90,7 +104,7 @@ class VisualMatchEnv(PhasedGridEnv):
         return int(self.door_colours[self._target_door])
 
     def _new_episode(self, seeded: bool) -> None:
-        if seeded or self._door_colours is None:
+        if self.fixed_door_colours is None and (seeded or self._door_colours is None):
             self._door_colours = self.np_random.permutation(3)
         self._target_door = int(self.np_random.integers(3))
 
