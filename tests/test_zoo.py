@@ -237,6 +237,13 @@ def test_policy_kwargs_checks():
         _patch.check_policy_kwargs("MlpShmPolicy", {"calibration": "sometimes"})
     with pytest.raises(ZooConfigError, match="memory_decay"):
         _patch.check_policy_kwargs("MlpShmPolicy", {"memory_decay": 2})
+    with pytest.raises(ZooConfigError, match="needs enable_critic_memory=False"):
+        _patch.check_policy_kwargs("MlpShmPolicy", {"shared_memory": True})
+    with pytest.raises(ZooConfigError, match="critic_trains_memory=True needs shared_memory=True"):
+        _patch.check_policy_kwargs("MlpShmPolicy", {"critic_trains_memory": True})
+    _patch.check_policy_kwargs(
+        "MlpShmPolicy", {"shared_memory": True, "enable_critic_memory": False, "critic_trains_memory": True}
+    )
     with pytest.raises(ZooConfigError, match="unknown policy"):
         _patch.check_policy_kwargs("MlpLstmPolicy", None)
 
@@ -250,7 +257,8 @@ def test_sampler_builds_a_model():
     from sb3_shm import ShmPPO
 
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    for _ in range(3):
+    sharing = set()
+    for _ in range(6):
         trial = study.ask()
         params = _patch.sample_shm_ppo_params(trial, 0, 1, {})
         assert params["batch_size"] <= params["n_steps"]
@@ -259,6 +267,9 @@ def test_sampler_builds_a_model():
         model = ShmPPO("MlpShmPolicy", "CartPole-v1", **params)
         assert model.policy.memory_size == params["policy_kwargs"]["memory_size"]
         assert model.policy.memory_actor.decay == params["policy_kwargs"]["memory_decay"]
+        assert model.policy.critic_trains_memory == (trial.params["memory_sharing"] == "joint")
+        sharing.add(trial.params["memory_sharing"])
+    assert sharing == {"separate", "joint"}, "the test needs both memory layouts"
 
 
 def test_benchmark_tunes_recurrent_ppo_over_the_same_ppo_space():
@@ -279,7 +290,13 @@ def test_benchmark_tunes_recurrent_ppo_over_the_same_ppo_space():
         params = optimize.sample_ppo_lstm_params(lstm_trial, 0, 1, {})
         # same PPO search space (names and ranges), memories apart
         shared = set(shm_trial.distributions) & set(lstm_trial.distributions)
-        assert shared == set(shm_trial.distributions) - {"memory_size", "bank_size", "calibration", "memory_decay"}
+        assert shared == set(shm_trial.distributions) - {
+            "memory_size",
+            "bank_size",
+            "calibration",
+            "memory_decay",
+            "memory_sharing",
+        }
         assert set(lstm_trial.distributions) - shared == {"lstm_hidden_size"}
         assert all(shm_trial.distributions[key] == lstm_trial.distributions[key] for key in shared)
         assert params["batch_size"] <= params["n_steps"] and shm_params["batch_size"] <= shm_params["n_steps"]

@@ -330,6 +330,11 @@ def check_policy_kwargs(policy: Any, policy_kwargs: Any, where: str = "") -> Non
             raise ZooConfigError(
                 f"{where}: {policy_class.__name__} takes no policy_kwargs '{key}' (valid: {', '.join(sorted(accepted))})"
             )
+    _check_memory_values(policy_kwargs, where)
+
+
+def _check_memory_values(policy_kwargs: dict[str, Any], where: str) -> None:
+    """The values of the memory's policy_kwargs (their names are checked by :func:`check_policy_kwargs`)."""
     calibration = policy_kwargs.get("calibration", "random")
     if calibration not in ("random", "fixed", "none"):
         raise ZooConfigError(f"{where}: policy_kwargs calibration must be 'random', 'fixed' or 'none', got {calibration!r}")
@@ -340,6 +345,13 @@ def check_policy_kwargs(policy: Any, policy_kwargs: Any, where: str = "") -> Non
     decay = policy_kwargs.get("memory_decay", 1.0)
     if isinstance(decay, bool) or not (isinstance(decay, (int, float)) and 0.0 < decay <= 1.0):
         raise ZooConfigError(f"{where}: policy_kwargs memory_decay must be a number in (0, 1], got {decay!r}")
+    shared = policy_kwargs.get("shared_memory", False)
+    if shared and policy_kwargs.get("enable_critic_memory", True):
+        raise ZooConfigError(f"{where}: policy_kwargs shared_memory=True needs enable_critic_memory=False too")
+    if policy_kwargs.get("critic_trains_memory", False) and not shared:
+        raise ZooConfigError(
+            f"{where}: policy_kwargs critic_trains_memory=True needs shared_memory=True, enable_critic_memory=False"
+        )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -393,13 +405,14 @@ def convert_ppo_part(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
 
 def sample_shm_ppo_params(trial: Any, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
     """Sampler for ShmPPO: PPO's hyperparameters (:func:`sample_ppo_part`) plus the memory's (size, calibration mode,
-    bank size, decay)."""
+    bank size, decay, and whether actor and critic have separate memories or one trained by both losses)."""
     sampled = {
         **sample_ppo_part(trial),
         "memory_size": trial.suggest_categorical("memory_size", [8, 16, 32, 64]),
         "bank_size": trial.suggest_categorical("bank_size", [16, 64, 128, 512]),
         "calibration": trial.suggest_categorical("calibration", ["random", "fixed", "none"]),
         "memory_decay": trial.suggest_categorical("memory_decay", [0.7, 0.8, 0.9, 0.95, 1.0]),
+        "memory_sharing": trial.suggest_categorical("memory_sharing", ["separate", "joint"]),
     }
     hyperparams = convert_shm_ppo_params(sampled)
     trial.set_user_attr("gamma", hyperparams["gamma"])
@@ -419,6 +432,9 @@ def convert_shm_ppo_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
         # Trials of an older sampler had no decay: the paper's cell
         memory_decay=params.pop("memory_decay", 1.0),
     )
+    # Trials of an older sampler had no memory_sharing: separate memories
+    if params.pop("memory_sharing", "separate") == "joint":
+        policy_kwargs.update(shared_memory=True, enable_critic_memory=False, critic_trains_memory=True)
     return {**hyperparams, "policy_kwargs": policy_kwargs, **params}
 
 
