@@ -96,6 +96,7 @@ def train_command(task: Task, algo: str, seed: int, folder: Path, conf: Path, ar
         "--n-eval-envs", "1",
         "--num-threads", str(args.num_threads),
         "--verbose", "1",
+        *(["--env-kwargs", *[f"{key}:{value!r}" for key, value in task.env_kwargs.items()]] if task.env_kwargs else []),
     ]  # fmt: skip
 
 
