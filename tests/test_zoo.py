@@ -188,29 +188,26 @@ def test_optimize_two_trials(tmp_path):
         assert name in header
 
 
-def test_pretrained_agent_runs():
-    run_dir = ROOT / "rl-trained-agents" / "shm_ppo" / "CartPoleNoVel-v1_1"
-    assert (run_dir / "CartPoleNoVel-v1.zip").stat().st_size < 1_000_000
-    result = ok(
+def enjoy_shipped_agent(env_id: str, n_timesteps: int) -> subprocess.CompletedProcess:
+    """Run ``rl_zoo3.enjoy`` on the agent shipped in ``rl-trained-agents/`` for ``env_id`` (a small zip)."""
+    assert (ROOT / "rl-trained-agents" / "shm_ppo" / f"{env_id}_1" / f"{env_id}.zip").stat().st_size < 1_000_000
+    return ok(
         run(
-            "-m", "rl_zoo3.enjoy", "--algo", "shm_ppo", "--env", "CartPoleNoVel-v1", "-f", "rl-trained-agents/",
-            "--no-render", "-n", "200", "--num-threads", "1",
+            "-m", "rl_zoo3.enjoy", "--algo", "shm_ppo", "--env", env_id, "-f", "rl-trained-agents/",
+            "--no-render", "-n", str(n_timesteps), "--num-threads", "1",
         )
     )  # fmt: skip
+
+
+def test_pretrained_agent_runs():
+    result = enjoy_shipped_agent("CartPoleNoVel-v1", 200)
     assert "Episode Reward" in result.stdout or "Loading" in result.stdout
 
 
 def test_pretrained_visual_match_agent_remembers():
     """enjoy carries the memory across steps and reads the run's env_kwargs (one colour-to-door map): the shipped agent
     succeeds in (nearly) every episode, where a policy without memory gets 1/3."""
-    run_dir = ROOT / "rl-trained-agents" / "shm_ppo" / "VisualMatch-15-v0_1"
-    assert (run_dir / "VisualMatch-15-v0.zip").stat().st_size < 1_000_000
-    result = ok(
-        run(
-            "-m", "rl_zoo3.enjoy", "--algo", "shm_ppo", "--env", "VisualMatch-15-v0", "-f", "rl-trained-agents/",
-            "--no-render", "-n", "800", "--num-threads", "1",
-        )
-    )  # fmt: skip
+    result = enjoy_shipped_agent("VisualMatch-15-v0", 800)  # 20 episodes
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("Success rate:")]
     assert float(line.split(":")[1].strip(" %")) >= 90.0, line
 

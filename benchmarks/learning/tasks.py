@@ -52,26 +52,20 @@ TASKS = {
         # at the doors (see VisualMatchEnv); nobody leaves chance at 15 steps, so the 60-step variant is not run
         Task("VisualMatch-15", "VisualMatch-15-v0", 500_000, "success", "VisualMatch-v0", eval_episodes=50),
         # One map for every instance (the source's training task: it trained on one env instance): pure recall
-        Task(
-            "VisualMatch-15-onemap",
-            "VisualMatch-15-v0",
-            1_500_000,
-            "success",
-            "VisualMatch-v0",
-            eval_episodes=50,
-            env_kwargs=dict(door_colours=[0, 1, 2]),
+        *(
+            Task(
+                f"VisualMatch-{length}-onemap",
+                f"VisualMatch-{length}-v0",
+                1_500_000,
+                "success",
+                "VisualMatch-v0",
+                eval_episodes=50,
+                env_kwargs=dict(door_colours=[0, 1, 2]),
+            )
+            for length in (15, 60)
         ),
-        Task(
-            "VisualMatch-60-onemap",
-            "VisualMatch-60-v0",
-            1_500_000,
-            "success",
-            "VisualMatch-v0",
-            eval_episodes=50,
-            env_kwargs=dict(door_colours=[0, 1, 2]),
-        ),
-        # the 60-step variant gets the 15-step variant's budget (2 cores; 1M steps of RecurrentPPO is ~25 min a run)
         Task("KeyToDoor-15", "KeyToDoor-15-v0", 500_000, "success", "KeyToDoor-v0", eval_episodes=50),
+        # the 60-step variant gets the 15-step variant's budget (2 cores; 1M steps of RecurrentPPO is ~25 min a run)
         Task("KeyToDoor-60", "KeyToDoor-60-v0", 500_000, "success", "KeyToDoor-v0", eval_episodes=50),
         Task("CartPoleNoVel", "CartPoleNoVel-v1", 100_000, "return", eval_episodes=10),
         Task("PendulumNoVel", "PendulumNoVel-v1", 100_000, "return", eval_episodes=10),
