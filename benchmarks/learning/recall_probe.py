@@ -6,7 +6,7 @@ colour shown in the explore phase (3 classes). Each model reads the observations
 classifies the colour; the table gives the held-out accuracy (1/3 = chance) after a number of Adam steps. This
 separates the memory (can it keep the cue?) from reinforcement learning (does PPO find the policy that uses it?).
 
-    python benchmarks/learning/recall_probe.py              # the table in docs/results.md (about 6 minutes)
+    python benchmarks/learning/recall_probe.py              # the table in docs/results.md (about 4 minutes)
     python benchmarks/learning/recall_probe.py --steps 100  # quicker
 
 Writes ``benchmarks/results/recall_probe.md``.
