@@ -8,6 +8,7 @@ import types
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -49,18 +50,6 @@ def has_env(env_id: str) -> bool:
     import rl_zoo3.import_envs  # noqa: F401  (NoVel envs + sb3_shm.envs through the hook)
 
     return env_id in gymnasium.registry
-
-
-def visual_match_available() -> bool:
-    try:
-        import gymnasium
-
-        import sb3_shm.envs  # noqa: F401
-
-        gymnasium.make("VisualMatch-v0").close()
-        return True
-    except Exception:
-        return False
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -136,7 +125,6 @@ def test_train_enjoy_cartpole(tmp_path):
     ok(run(*plot_train, env={"MPLBACKEND": "Agg"}))
 
 
-@pytest.mark.skipif(not visual_match_available(), reason="sb3_shm.envs has no VisualMatch-v0 yet")
 def test_train_enjoy_visual_match(tmp_path):
     small = ["n_steps:64", "batch_size:64", "sequence_length:64"]
     ok(
@@ -171,6 +159,37 @@ def test_train_enjoy_visual_match(tmp_path):
             "100",
         )
     )
+
+
+def test_train_options_then_record_video(tmp_path):
+    """The train options the issue lists (rl_zoo3 has no --n-envs flag: `-params n_envs:N`), then record_video."""
+    small = ["n_envs:2", "n_steps:64", "batch_size:64", "sequence_length:64", "n_epochs:1"]
+    ok(
+        run(
+            "-m", "rl_zoo3.train", "--algo", "shm_ppo", "--env", "VisualMatch-v0", "-n", "512", "-f", str(tmp_path),
+            "--num-threads", "1", "--save-freq", "256", "-tb", str(tmp_path / "tb"), "--vec-env", "subproc",
+            "--eval-freq", "256", "--eval-episodes", "2", "--n-eval-envs", "2", "-params", *small,
+        )
+    )  # fmt: skip
+    run_dir = tmp_path / "shm_ppo" / "VisualMatch-v0_1"
+    # --save-freq and --eval-freq count total steps (the zoo divides them by n_envs)
+    checkpoints = sorted(path.name for path in run_dir.glob("rl_model_*_steps.zip"))
+    assert checkpoints == ["rl_model_256_steps.zip", "rl_model_512_steps.zip"]
+    assert (run_dir / "best_model.zip").is_file()
+    assert list(np.load(run_dir / "evaluations.npz")["timesteps"]) == [256, 512]
+    assert list((tmp_path / "tb" / "VisualMatch-v0").glob("ShmPPO_1/events.out.tfevents.*"))
+    # enjoy a checkpoint, then record a video of the final model (VisualMatch renders rgb_array without pygame)
+    enjoy = ["-m", "rl_zoo3.enjoy", "--algo", "shm_ppo", "--env", "VisualMatch-v0", "-f", str(tmp_path), "-n", "60"]
+    ok(run(*enjoy, "--no-render", "--load-checkpoint", "256", "--num-threads", "1"))
+    videos = tmp_path / "videos"
+    ok(
+        run(
+            "-m", "rl_zoo3.record_video", "--algo", "shm_ppo", "--env", "VisualMatch-v0", "-f", str(tmp_path),
+            "-n", "60", "-o", str(videos),
+        )
+    )  # fmt: skip
+    (video,) = videos.glob("*.mp4")
+    assert video.stat().st_size > 1000
 
 
 def test_optimize_two_trials(tmp_path):
