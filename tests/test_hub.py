@@ -162,3 +162,72 @@ def test_upstream_push_to_hub_imports_with_the_hook():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "shm_ppo" in result.stdout
+
+
+FAKE_HUB = '''
+import os, shutil
+
+import huggingface_hub
+
+
+class FakeHfApi:
+    """Stands in for the hub: create_repo answers a URL, upload_folder copies to $FAKE_HUB_DIR/<repo_id>."""
+
+    def __init__(self, token=None, **kwargs):
+        pass
+
+    def create_repo(self, repo_id, private=False, exist_ok=False, **kwargs):
+        return f"https://huggingface.co/{repo_id}"
+
+    def upload_folder(self, repo_id, folder_path, commit_message=None, **kwargs):
+        shutil.copytree(folder_path, os.path.join(os.environ["FAKE_HUB_DIR"], str(repo_id)), dirs_exist_ok=True)
+
+
+huggingface_hub.HfApi = FakeHfApi
+'''
+
+
+def test_zoo_push_to_hub_then_load(tmp_path, monkeypatch):
+    """`python -m rl_zoo3.push_to_hub --algo shm_ppo` uploads the zoo's layout (and a replay video: VisualMatch
+    renders), against a fake HfApi; what it uploaded then loads from a hub cache with the same predictions."""
+    (tmp_path / "fake").mkdir()
+    (tmp_path / "fake" / "sitecustomize.py").write_text(FAKE_HUB)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path / "fake"), os.environ.get("PYTHONPATH")])),
+        "FAKE_HUB_DIR": str(tmp_path / "hub"),
+        "PYTHONWARNINGS": "ignore",
+        "OMP_NUM_THREADS": "1",
+    }
+
+    def zoo(*args: str) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [sys.executable, "-m", *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result
+
+    small = ["n_envs:2", "n_steps:64", "batch_size:64", "sequence_length:64", "n_epochs:1"]
+    zoo("rl_zoo3.train", "--algo", "shm_ppo", "--env", "VisualMatch-v0", "-n", "256", "-f", "logs/", "--num-threads", "1",
+        "--eval-freq", "-1", "-params", *small)  # fmt: skip
+    zoo("rl_zoo3.push_to_hub", "--algo", "shm_ppo", "--env", "VisualMatch-v0", "-f", "logs/", "-orga", ORG,
+        "-n", "60", "--num-threads", "1")  # fmt: skip
+    uploaded = tmp_path / "hub" / ORG / "shm_ppo-VisualMatch-v0"
+    names = {path.name for path in uploaded.iterdir()}
+    assert {"shm_ppo-VisualMatch-v0.zip", "config.yml", "args.yml", "env_kwargs.yml", "results.json", "README.md"} <= names
+    assert "replay.mp4" in names
+    assert "mean_reward" in (uploaded / "README.md").read_text()
+    # what was uploaded loads from a hub cache and predicts as the model the zoo trained
+    hf_home = tmp_path / "hf_home"
+    add_to_cache(hf_home, f"{ORG}/shm_ppo-VisualMatch-v0", folder=uploaded)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    loaded = load_from_hub(f"{ORG}/shm_ppo-VisualMatch-v0", trust_remote_code=True, cache_dir=str(hf_home / "hub"))
+    original = ShmPPO.load(tmp_path / "logs" / "shm_ppo" / "VisualMatch-v0_1" / "VisualMatch-v0.zip")
+    obs = np.stack([original.observation_space.sample() for _ in range(16)])
+    starts = np.ones(16, dtype=bool)
+
+    def predict(model: ShmPPO) -> np.ndarray:
+        model.set_random_seed(0)  # the random calibration row comes from torch's global RNG
+        return model.predict(obs, episode_start=starts, deterministic=True)[0]
+
+    assert np.array_equal(predict(loaded), predict(original))
