@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tasks import ALGOS, METRIC_LABELS, SEEDS, TASKS, Task
+from tasks import ALGOS, METRIC_LABELS, SEEDS, TASKS, ZOO_ALGOS, Task
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_COMMAND = (
@@ -57,7 +57,8 @@ def load_run(folder: Path, task: Task, algo: str, seed: int) -> Run | None:
     if not info_path.exists():
         return None
     info = json.loads(info_path.read_text())
-    evaluations = sorted(folder.glob(f"{algo}/{task.env_id}_*/evaluations.npz"))
+    # one run per folder: the zoo's <zoo algo>/<env id>_<n>/ (any env id: a run may use an alias of the task's env)
+    evaluations = sorted(folder.glob(f"{ZOO_ALGOS.get(algo, algo)}/*_*/evaluations.npz"))
     if info.get("returncode") != 0 or not evaluations:
         return None
     data = np.load(evaluations[-1])
@@ -76,7 +77,7 @@ def collect(log_folder: Path) -> dict[str, dict[str, list[Run]]]:
     """:return: runs[task][algo] = finished runs, by seed"""
     runs: dict[str, dict[str, list[Run]]] = {}
     for task in TASKS.values():
-        for algo in ALGOS:
+        for algo in task.algos:
             base = log_folder / task.name / algo
             found = [load_run(folder, task, algo, int(folder.name[4:])) for folder in sorted(base.glob("seed*"))]
             runs.setdefault(task.name, {})[algo] = [run for run in found if run is not None]
@@ -125,16 +126,28 @@ def wall_cell(runs: list[Run]) -> str:
     return f"{np.mean(walls) / 60:.1f} min" if walls else "?"
 
 
-def compare(task: Task, shm: list[Run], lstm: list[Run]) -> str:
-    """ShmPPO against RecurrentPPO on the final score: within one std counts as matching (issue 6)."""
-    a, b = np.array([run.final for run in shm]), np.array([run.final for run in lstm])
+def compare(shm: list[Run], other: list[Run], name: str = "RecurrentPPO") -> str:
+    """ShmPPO against ``name`` on the final score: within one std counts as matching (issue 6)."""
+    a, b = np.array([run.final for run in shm]), np.array([run.final for run in other])
     gap = a.mean() - b.mean()
     if min(len(a), len(b)) < len(SEEDS):
         side = "higher" if gap > 0 else "lower" if gap < 0 else "equal"
-        return f"ShmPPO {side} on {min(len(a), len(b))} seed(s): no verdict below {len(SEEDS)} seeds"
+        return f"ShmPPO {side} than {name} on {min(len(a), len(b))} seed(s): no verdict below {len(SEEDS)} seeds"
     if abs(gap) <= max(a.std(), b.std()):
-        return "matches RecurrentPPO (within one std)"
-    return "beats RecurrentPPO" if gap > 0 else "**loses to RecurrentPPO**"
+        return f"matches {name} (within one std)"
+    return f"beats {name}" if gap > 0 else f"**loses to {name}**"
+
+
+def verdict(task: Task, by_algo: dict[str, list[Run]]) -> str:
+    """The table's last cell: ShmPPO against each RecurrentPPO variant that ran on the task."""
+    if "ppo_lstm" not in task.algos:
+        return "RecurrentPPO not run on this task"
+    parts = [
+        compare(by_algo["shm_ppo"], by_algo[algo], ALGOS[algo])
+        for algo in ("ppo_lstm", "ppo_lstm_joint")
+        if algo in task.algos and by_algo["shm_ppo"] and by_algo[algo]
+    ]
+    return "; ".join(parts)
 
 
 def write_report(runs: dict[str, dict[str, list[Run]]], out: Path, img_dir: Path, log_folder: Path) -> None:
@@ -148,12 +161,12 @@ def write_report(runs: dict[str, dict[str, list[Run]]], out: Path, img_dir: Path
     ]
     full = {t: {a: [r for r in rs if r.full] for a, rs in by_algo.items()} for t, by_algo in runs.items()}
     short = {t: {a: [r for r in rs if not r.full] for a, rs in by_algo.items()} for t, by_algo in runs.items()}
-    expected = len(TASKS) * len(ALGOS) * len(SEEDS)
+    expected = sum(len(task.algos) for task in TASKS.values()) * len(SEEDS)
     n_full = sum(len(rs) for by_algo in full.values() for rs in by_algo.values())
     if n_full < expected:
         lines += [
             "```{important}",
-            f"**The full runs are pending: {n_full} of the {expected} runs (9 tasks x 3 algorithms x 3 seeds) have",
+            f"**The full runs are pending: {n_full} of the {expected} runs (each task's algorithms x 3 seeds) have",
             "finished at their full budget.** Tasks without finished runs have no scores below; nothing here is",
             "estimated or copied from the paper.",
             "```",
@@ -184,16 +197,20 @@ def write_report(runs: dict[str, dict[str, list[Run]]], out: Path, img_dir: Path
             f"{task.eval_episodes} deterministic episodes every {task.eval_freq:,} steps |"
         )
     lines += ["", "## Final scores", ""]
-    lines += ["Mean +- std over seeds of each run's last evaluation; wall time per run.", ""]
+    lines += ["Mean +- std over seeds of each run's last evaluation; wall time per run; - where the task does not run it.", ""]
     header = ["Task", *ALGOS.values(), "Steps", "ShmPPO vs RecurrentPPO"]
     lines += ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for task in TASKS.values():
         by_algo = full[task.name]
         cells = [
-            f"{score_cell(rs, task.metric)} ({len(rs)} seeds, {wall_cell(rs)})" if rs else "pending" for rs in by_algo.values()
+            "-"
+            if algo not in task.algos
+            else f"{score_cell(rs, task.metric)} ({len(rs)} seeds, {wall_cell(rs)})"
+            if (rs := by_algo[algo])
+            else "pending"
+            for algo in ALGOS
         ]
-        verdict = compare(task, by_algo["shm_ppo"], by_algo["ppo_lstm"]) if by_algo["shm_ppo"] and by_algo["ppo_lstm"] else ""
-        lines.append(f"| {task.name} | " + " | ".join(cells) + f" | {task.n_timesteps:,} | {verdict} |")
+        lines.append(f"| {task.name} | " + " | ".join(cells) + f" | {task.n_timesteps:,} | {verdict(task, by_algo)} |")
     lines.append("")
 
     plotted = [task for task in TASKS.values() if any(full[task.name].values())]

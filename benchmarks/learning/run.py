@@ -2,11 +2,13 @@
 Run the learning benchmark through the RL Zoo: ``python -m rl_zoo3.train`` for every (task, algorithm, seed).
 
 Each run writes the zoo's usual files (model, monitor files, ``evaluations.npz``) under
-``LOG/<task>/<algo>/seed<seed>/<algo>/<env>_1/`` and a ``run_info.json`` beside them (command, budget, wall time, exit
-status). A run whose ``run_info.json`` says it finished is skipped, so the script resumes after an interruption.
+``LOG/<task>/<algo>/seed<seed>/<zoo algo>/<env>_1/`` and a ``run_info.json`` beside them (command, budget, wall time,
+exit status). A run whose ``run_info.json`` says it finished is skipped, so the script resumes after an interruption.
+Each task runs the algorithms it lists (``Task.algos``): ``ppo_lstm_joint`` (RecurrentPPO with ``joint_lstm.py``'s
+policy, zoo algo ``ppo_lstm``) runs on the one-map VisualMatch tasks only.
 
-Hyperparameters: ShmPPO's come from the package (``sb3_shm/hyperparams/shm_ppo.yml``), RecurrentPPO's and PPO's from
-``benchmarks/learning/hyperparams/{ppo_lstm,ppo}.yml``. The script writes the file each run uses to ``LOG/confs/``,
+Hyperparameters: ShmPPO's come from the package (``sb3_shm/hyperparams/shm_ppo.yml``), the others' from
+``benchmarks/learning/hyperparams/<algo>.yml``. The script writes the file each run uses to ``LOG/confs/``,
 with the benchmark's env ids mapped to the entry they share (``VisualMatch-60-v0`` -> ``VisualMatch-v0``), and passes
 it as ``--conf-file``. The step budget (``-n``) and evaluation settings are the task's (``tasks.py``), the same for
 every algorithm.
@@ -31,7 +33,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tasks import ALGOS, HYPERPARAMS_DIR, SEEDS, TASKS, Task
+from tasks import ALGOS, HYPERPARAMS_DIR, SEEDS, TASKS, ZOO_ALGOS, ZOO_ARGS, Task
 
 
 # Recorded with each run: they change wall times (e.g. numba's threading layer)
@@ -85,7 +87,8 @@ def train_command(task: Task, algo: str, seed: int, folder: Path, conf: Path, ar
     eval_freq = args.eval_freq or max(n_timesteps // task.n_evaluations, 1)
     return [
         sys.executable, "-m", "rl_zoo3.train",
-        "--algo", algo,
+        "--algo", ZOO_ALGOS.get(algo, algo),
+        *ZOO_ARGS.get(algo, ()),
         "--env", task.env_id,
         "--seed", str(seed),
         "-f", str(folder),
@@ -112,8 +115,11 @@ def run_one(task: Task, algo: str, seed: int, conf: Path, args: argparse.Namespa
         shutil.rmtree(folder)
         return f"{label}: {shlex.join(command)}", 0, 0.0
     start = time.time()
+    # this folder on the path: --gym-packages imports the benchmark's own modules (joint_lstm.py)
+    python_path = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": python_path}
     with open(folder / "train.log", "w") as log:
-        returncode = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT)
+        returncode = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     wall = time.time() - start
     info = dict(
         task=task.name,
@@ -156,8 +162,12 @@ def main() -> None:
         parser.error(f"unknown task(s) {unknown}: choose from {list(TASKS)}")
     tasks = [TASKS[name] for name in names]
     args.log_folder = args.log_folder.resolve()
-    confs = {algo: write_conf(algo, tasks, args.log_folder / "confs") for algo in args.algos}
-    runs = [(task, algo, seed) for task in tasks for seed in args.seeds for algo in args.algos]
+    runs = [(task, algo, seed) for task in tasks for seed in args.seeds for algo in args.algos if algo in task.algos]
+    confs = {
+        algo: write_conf(algo, [task for task in tasks if algo in task.algos], args.log_folder / "confs")
+        for algo in args.algos
+        if any(algo in task.algos for task in tasks)
+    }
     print(f"{len(runs)} runs, {args.jobs} at a time, logs in {args.log_folder}", flush=True)
 
     failures = 0
