@@ -55,4 +55,4 @@ def test_run_lists_each_task_s_algorithms(tmp_path):
     }
     joint = next(line for line in result.stdout.splitlines() if "ppo_lstm_joint seed" in line)
     assert "--algo ppo_lstm --gym-packages joint_lstm" in joint
-    assert "policy: MlpJointLstmPolicy" in (tmp_path / "confs" / "ppo_lstm_joint.yml").read_text()
+    assert "policy: MlpJointLstmPolicy" in (tmp_path / "confs" / "VisualMatch-15-onemap" / "ppo_lstm_joint.yml").read_text()

@@ -8,7 +8,7 @@ Each task runs the algorithms it lists (``Task.algos``): ``ppo_lstm_joint`` (Rec
 policy, zoo algo ``ppo_lstm``) runs on the one-map VisualMatch tasks only.
 
 Hyperparameters: ShmPPO's come from the package (``sb3_shm/hyperparams/shm_ppo.yml``), the others' from
-``benchmarks/learning/hyperparams/<algo>.yml``. The script writes the file each run uses to ``LOG/confs/``,
+``benchmarks/learning/hyperparams/<algo>.yml``. The script writes the file each run uses to ``LOG/confs/<task>/``,
 with the benchmark's env ids mapped to the entry they share (``VisualMatch-60-v0`` -> ``VisualMatch-v0``), and passes
 it as ``--conf-file``. The step budget (``-n``) and evaluation settings are the task's (``tasks.py``), the same for
 every algorithm.
@@ -54,17 +54,19 @@ def hyperparams_file(algo: str) -> Path:
     return package_hyperparams() if algo == "shm_ppo" else HYPERPARAMS_DIR / f"{algo}.yml"
 
 
-def write_conf(algo: str, tasks: list[Task], conf_dir: Path) -> Path:
-    """Write the ``--conf-file`` of ``algo``: its hyperparameter file plus an entry for each task's env id."""
+def write_conf(algo: str, task: Task, conf_dir: Path) -> Path:
+    """
+    Write the ``--conf-file`` of ``algo`` on ``task``: its entry for the task's env id, under that id. One file per
+    task and algorithm, so that run.py processes running other tasks with the same log folder never overwrite it.
+    """
     source = hyperparams_file(algo)
     with open(source) as file:
         entries = yaml.safe_load(file)
-    conf = {}
-    for task in tasks:
-        key = task.env_id if task.env_id in entries else task.hyperparams_key
-        if key not in entries:
-            raise SystemExit(f"{source} has no entry for {task.env_id} (nor {task.hyperparams_key})")
-        conf[task.env_id] = copy.deepcopy(entries[key])  # a copy: no YAML anchors in the written file
+    key = task.env_id if task.env_id in entries else task.hyperparams_key
+    if key not in entries:
+        raise SystemExit(f"{source} has no entry for {task.env_id} (nor {task.hyperparams_key})")
+    conf = {task.env_id: copy.deepcopy(entries[key])}  # a copy: no YAML anchors in the written file
+    conf_dir = conf_dir / task.name
     conf_dir.mkdir(parents=True, exist_ok=True)
     path = conf_dir / f"{algo}.yml"
     with open(path, "w") as file:
@@ -163,16 +165,12 @@ def main() -> None:
     tasks = [TASKS[name] for name in names]
     args.log_folder = args.log_folder.resolve()
     runs = [(task, algo, seed) for task in tasks for seed in args.seeds for algo in args.algos if algo in task.algos]
-    confs = {
-        algo: write_conf(algo, [task for task in tasks if algo in task.algos], args.log_folder / "confs")
-        for algo in args.algos
-        if any(algo in task.algos for task in tasks)
-    }
+    confs = {(task.name, algo): write_conf(algo, task, args.log_folder / "confs") for task, algo, _ in runs}
     print(f"{len(runs)} runs, {args.jobs} at a time, logs in {args.log_folder}", flush=True)
 
     failures = 0
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(run_one, task, algo, seed, confs[algo], args) for task, algo, seed in runs]
+        futures = [pool.submit(run_one, task, algo, seed, confs[task.name, algo], args) for task, algo, seed in runs]
         for future in futures:
             message, returncode, _ = future.result()
             failures += returncode != 0
