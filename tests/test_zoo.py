@@ -351,11 +351,18 @@ REQUIRED = {
 
 
 def test_yml_has_required_entries_with_measured_comment():
+    """Every entry is preceded by a comment that says what was measured with it (issue 4: score and steps)."""
     assert REQUIRED <= set(ENTRIES)
     lines = HYPERPARAMS_FILE.read_text().splitlines()
     for env_id in ENTRIES:
         index = next(i for i, line in enumerate(lines) if line.startswith(f"{env_id}:"))
-        assert lines[index - 1].startswith("#"), f"{env_id}: needs a comment saying what was measured"
+        comment = []
+        while index > 0 and lines[index - 1].startswith("#"):
+            index -= 1
+            comment.insert(0, lines[index])
+        text = " ".join(comment)
+        assert "Measured" in text, f"{env_id}: needs a comment that says what was measured (score, steps)"
+        assert any(char.isdigit() for char in text), f"{env_id}: the comment names no score or step count"
 
 
 def _env_skip_reason(env_id: str) -> str | None:
