@@ -126,6 +126,11 @@ def wall_cell(runs: list[Run]) -> str:
     return f"{np.mean(walls) / 60:.1f} min" if walls else "?"
 
 
+def run_cell(runs: list[Run], metric: str) -> str:
+    """:return: the table cell of an algorithm on a task: score, seeds and wall time, or "pending" with no run yet"""
+    return f"{score_cell(runs, metric)} ({len(runs)} seeds, {wall_cell(runs)})" if runs else "pending"
+
+
 def compare(shm: list[Run], other: list[Run], name: str = "RecurrentPPO") -> str:
     """ShmPPO against ``name`` on the final score: within one std counts as matching (issue 6)."""
     a, b = np.array([run.final for run in shm]), np.array([run.final for run in other])
@@ -202,14 +207,7 @@ def write_report(runs: dict[str, dict[str, list[Run]]], out: Path, img_dir: Path
     lines += ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for task in TASKS.values():
         by_algo = full[task.name]
-        cells = [
-            "-"
-            if algo not in task.algos
-            else f"{score_cell(rs, task.metric)} ({len(rs)} seeds, {wall_cell(rs)})"
-            if (rs := by_algo[algo])
-            else "pending"
-            for algo in ALGOS
-        ]
+        cells = [run_cell(by_algo[algo], task.metric) if algo in task.algos else "-" for algo in ALGOS]
         lines.append(f"| {task.name} | " + " | ".join(cells) + f" | {task.n_timesteps:,} | {verdict(task, by_algo)} |")
     lines.append("")
 
