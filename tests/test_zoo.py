@@ -18,6 +18,8 @@ from sb3_shm.zoo import _patch
 ROOT = Path(__file__).resolve().parent.parent
 # Keep the subprocesses light on the shared CI cores
 FAST = ["--num-threads", "1", "--eval-freq", "-1", "-params", "n_envs:2", "n_epochs:1"]
+# Short rollouts and training sequences for VisualMatch runs (its entry uses 256 steps)
+SMALL_ROLLOUTS = ["n_steps:64", "batch_size:64", "sequence_length:64"]
 
 
 def run(*args: str, env: dict | None = None, cwd: Path | str | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -126,7 +128,6 @@ def test_train_enjoy_cartpole(tmp_path):
 
 
 def test_train_enjoy_visual_match(tmp_path):
-    small = ["n_steps:64", "batch_size:64", "sequence_length:64"]
     ok(
         run(
             "-m",
@@ -140,7 +141,7 @@ def test_train_enjoy_visual_match(tmp_path):
             "-f",
             str(tmp_path),
             *FAST,
-            *small,
+            *SMALL_ROLLOUTS,
         )
     )
     assert (tmp_path / "shm_ppo" / "VisualMatch-v0_1" / "VisualMatch-v0.zip").is_file()
@@ -163,12 +164,12 @@ def test_train_enjoy_visual_match(tmp_path):
 
 def test_train_options_then_record_video(tmp_path):
     """The train options the issue lists (rl_zoo3 has no --n-envs flag: `-params n_envs:N`), then record_video."""
-    small = ["n_envs:2", "n_steps:64", "batch_size:64", "sequence_length:64", "n_epochs:1"]
     ok(
         run(
             "-m", "rl_zoo3.train", "--algo", "shm_ppo", "--env", "VisualMatch-v0", "-n", "512", "-f", str(tmp_path),
             "--num-threads", "1", "--save-freq", "256", "-tb", str(tmp_path / "tb"), "--vec-env", "subproc",
-            "--eval-freq", "256", "--eval-episodes", "2", "--n-eval-envs", "2", "-params", *small,
+            "--eval-freq", "256", "--eval-episodes", "2", "--n-eval-envs", "2", "-params", "n_envs:2", "n_epochs:1",
+            *SMALL_ROLLOUTS,
         )
     )  # fmt: skip
     run_dir = tmp_path / "shm_ppo" / "VisualMatch-v0_1"
