@@ -51,6 +51,7 @@ def test_run_lists_each_task_s_algorithms(tmp_path):
         "VisualMatch-15-onemap ppo seed 0",
         "VisualMatch-15-onemap ppo_lstm_joint seed 0",
         "KeyToDoor-15-2M shm_ppo seed 0",
+        "KeyToDoor-15-2M ppo_lstm seed 0",
         "KeyToDoor-15-2M ppo seed 0",
     }
     joint = next(line for line in result.stdout.splitlines() if "ppo_lstm_joint seed" in line)
