@@ -323,6 +323,18 @@ def test_key_to_door_oracle(distractor_length: int) -> None:
         assert set(by_phase["distractor"]) <= {0.0, env.apple_reward} and by_phase["distractor"].sum() >= 3
 
 
+def test_visual_match_touched_door() -> None:
+    env = VisualMatchEnv(distractor_length=2)
+    for door in (0, 1, 2):
+        run_episode(env, visual_match_policy(lambda env, door=door: door), seed=door)
+        assert env.touched_door == door
+        env.reset()
+        assert env.touched_door is None
+    # bumping into the wall below the start cell for the whole final phase touches no door
+    run_episode(env, lambda env: 1 if env.phase == "final" else 0)
+    assert env.touched_door is None and env.phase == "final"
+
+
 def test_visual_match_needs_memory() -> None:
     env = VisualMatchEnv(distractor_length=1)
     # Without memory the final room looks the same whatever the target: always the same door succeeds 1/3 of the time.

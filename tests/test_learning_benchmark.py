@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import torch as th
 
 LEARNING = Path(__file__).resolve().parent.parent / "benchmarks" / "learning"
@@ -57,3 +58,29 @@ def test_run_lists_each_task_s_algorithms(tmp_path):
     joint = next(line for line in result.stdout.splitlines() if "ppo_lstm_joint seed" in line)
     assert "--algo ppo_lstm --gym-packages joint_lstm" in joint
     assert "policy: MlpJointLstmPolicy" in (tmp_path / "confs" / "VisualMatch-15-onemap" / "ppo_lstm_joint.yml").read_text()
+
+
+def test_colour_separation_tells_apart_separated_and_mixed_classes():
+    from readout_probe import colour_separation, nearest_mean_accuracy
+
+    rng = np.random.default_rng(0)
+    labels = np.tile(np.arange(3), 40)
+    noise = rng.normal(size=(120, 4))
+    apart = noise + 10 * np.eye(4)[labels]
+    assert colour_separation(apart, labels) > 3 and nearest_mean_accuracy(apart, labels) == 1.0
+    assert colour_separation(noise, labels) < 0.5 and nearest_mean_accuracy(noise, labels) < 0.6
+
+
+def test_readout_probe_reports_a_trained_agent(tmp_path):
+    import sb3_shm.envs  # noqa: F401  (registers VisualMatch-15-v0)
+    from readout_probe import probe
+
+    from sb3_shm import ShmPPO
+
+    env = gym.make("VisualMatch-15-v0", door_colours=[0, 1, 2])
+    model = ShmPPO("MlpShmPolicy", env, n_steps=32, batch_size=32, policy_kwargs=dict(memory_size=4), seed=0)
+    model.save(tmp_path / "agent.zip")
+    lines = probe(str(tmp_path / "agent.zip"), distractor_length=15, episodes=6).splitlines()
+    assert "colour decoded from y_t" in lines[1] and "tanh units saturated" in lines[2]
+    doors = [int(count) for row in lines[3].split(": ")[1].split("; ") for count in row.split()[1].split("/")]
+    assert len(doors) == 12 and sum(doors) == 6  # one touched door (or none) per episode

@@ -85,6 +85,7 @@ class VisualMatchEnv(PhasedGridEnv):
         self._target_door = 0
         self._target_cell = RING_CELLS[0]
         self._doors_visible = True
+        self._touched_door: int | None = None
 
     @property
     def door_colours(self) -> np.ndarray:
@@ -99,6 +100,11 @@ class VisualMatchEnv(PhasedGridEnv):
         return self._target_door
 
     @property
+    def touched_door(self) -> int | None:
+        """Index (0 left, 1 middle, 2 right) of the door touched in this episode's final phase, None before."""
+        return self._touched_door
+
+    @property
     def target_colour(self) -> int:
         """Colour (0 red, 1 green, 2 blue) shown in the explore phase (hidden state)."""
         return int(self.door_colours[self._target_door])
@@ -107,6 +113,7 @@ class VisualMatchEnv(PhasedGridEnv):
         if self.fixed_door_colours is None and (seeded or self._door_colours is None):
             self._door_colours = self.np_random.permutation(3)
         self._target_door = int(self.np_random.integers(3))
+        self._touched_door = None
 
     def _start_explore(self) -> None:
         self._target_cell = RING_CELLS[self.np_random.integers(len(RING_CELLS))]
@@ -127,6 +134,7 @@ class VisualMatchEnv(PhasedGridEnv):
         self._walls = wall_mask(FINAL_GRID)
         self._player = cells(FINAL_GRID, "+")[0]
         self._doors_visible = True
+        self._touched_door = None
 
     def _update_final(self, action: int) -> float:
         self._move(action)
@@ -136,6 +144,7 @@ class VisualMatchEnv(PhasedGridEnv):
         if len(touched) == 0:
             return 0.0
         self._doors_visible = False
+        self._touched_door = int(touched[0])
         if touched[0] == self._target_door:
             self._success = True
             return self.final_reward
