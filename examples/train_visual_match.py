@@ -3,10 +3,10 @@ Train ShmPPO on Visual Match with a short distractor phase, then evaluate its su
 
 The agent sees a colour in the first room, eats apples in a second room for ``--distractor-length`` steps, then must
 walk to the door of the colour it saw: chance is 1/3, a memoryless agent cannot do better. The settings are the
-package's ``VisualMatch-v0`` entry: one memory for actor and critic trained by both losses (``critic_trains_memory``),
-and one colour-to-door map for every env (``door_colours``, the source's training task; ``--map-per-env`` gives each
-env its own map, as registered, which no agent learned here). See docs/results.md for what the benchmark measured
-with these settings (VisualMatch-15-onemap).
+package's ``VisualMatch-v0`` entry: one memory for actor and critic trained by both losses (``critic_trains_memory``,
+at half SB3's default value-loss weight), ReLU MLPs, and one colour-to-door map for every env (``door_colours``, the
+source's training task; ``--map-per-env`` gives each env its own map, as registered, which no agent learned here).
+See docs/results.md for what the benchmark measured with these settings (VisualMatch-15-onemap).
 
     python examples/train_visual_match.py                    # 1.5M steps
     python examples/train_visual_match.py --timesteps 100000 # a quick run: still at chance
@@ -18,6 +18,7 @@ import time
 import numpy as np
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
+from torch import nn
 
 import sb3_shm  # noqa: F401  (registers VisualMatch-v0)
 from sb3_shm import ShmPPO
@@ -47,8 +48,10 @@ def main() -> None:
         n_epochs=4,
         ent_coef=0.01,
         learning_rate=3e-4,
+        vf_coef=0.25,  # the value loss trains the shared memory; at 0.5 it slowed the policy (docs/results.md)
         policy_kwargs=dict(
             net_arch=dict(pi=[64], vf=[64]),
+            activation_fn=nn.ReLU,
             memory_size=32,
             calibration="random",
             shared_memory=True,
