@@ -134,7 +134,6 @@ class VisualMatchEnv(PhasedGridEnv):
         self._walls = wall_mask(FINAL_GRID)
         self._player = cells(FINAL_GRID, "+")[0]
         self._doors_visible = True
-        self._touched_door = None
 
     def _update_final(self, action: int) -> float:
         self._move(action)
