@@ -8,7 +8,7 @@ counterpart of :mod:`~sb3_shm.common.memory.fused_numba` (same math, same checkp
 see that module's docstring) and is meant for CUDA tensors. On CPU it runs only under Triton's interpreter
 (``TRITON_INTERPRET=1`` set before triton is imported; numpy, slow): that is how ``tests/test_triton.py`` checks it
 against ``"loop"`` on a machine without a GPU; the same tests compile it ahead of time for sm_80 (no GPU needed).
-On a GPU, ``tests/test_cuda.py`` checks it against ``"loop"`` (passed on an H200, triton 3.6) and
+On a GPU, ``tests/test_cuda.py`` checks it against ``"loop"`` (passed on an H200 and an H100, triton 3.6) and
 ``benchmarks/memory_scan.py --device cuda`` times it (``docs/benchmarks.md``).
 
 Layout. One program per (batch element ``b``, block of ``BLOCK_I`` rows); it holds its rows of ``M`` in registers,
@@ -56,7 +56,7 @@ def interpreting() -> bool:
         return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
-def _tanh_python(z, LIBDEVICE: tl.constexpr):
+def _tanh(z, LIBDEVICE: tl.constexpr):
     """tanh(z), elementwise: CUDA's own ``tanhf`` / ``tanh`` (libdevice, what torch.tanh runs on the GPU), or, under
     the interpreter (which has no libdevice), ``sign(z) (1 - e) / (1 + e)`` with ``e = exp(-2 |z|)``."""
     if LIBDEVICE:
@@ -66,7 +66,36 @@ def _tanh_python(z, LIBDEVICE: tl.constexpr):
     return tl.where(z < 0, -t, t)
 
 
-_tanh = _tanh_python  # the kernels' helper, replaced by its jitted form in _kernels
+def _load_step(theta, v_c, w, k, keep, base, step, rows, cols, row_mask, col_mask):
+    """:return: theta_t and w_t at this program's rows, v_c_t and k_t at all columns, keep_t (``base``: offset of
+    step t in the (B, T, H) inputs, ``step``: in ``keep``)"""
+    a = tl.load(theta + base + rows, mask=row_mask, other=0.0)
+    wi = tl.load(w + base + rows, mask=row_mask, other=0.0)
+    vc = tl.load(v_c + base + cols, mask=col_mask, other=0.0)
+    kj = tl.load(k + base + cols, mask=col_mask, other=0.0)
+    kp = tl.load(keep + step)
+    return a, wi, vc, kj, kp
+
+
+def _pre_clamp(previous, a, wi, vc, kj, kp, LIBDEVICE_TANH: tl.constexpr):
+    """One step of this program's rows before the clamp.
+
+    :return: ``tanh(theta_t v_c_t^T)``, ``keep_t M_{t-1}`` and ``P_t = C_t * (keep_t M_{t-1}) + U_t``
+    """
+    tz = _tanh(a[:, None] * vc[None, :], LIBDEVICE_TANH)  # C_t = 1 + tz
+    kept = kp * previous
+    return tz, kept, (1.0 + tz) * kept + wi[:, None] * kj[None, :]
+
+
+def _clamp(x, bound, USE_CLAMP: tl.constexpr):
+    """:return: x clamped to [-bound, bound] where USE_CLAMP, else x"""
+    if USE_CLAMP:
+        x = tl.where(x > bound, bound, tl.where(x < -bound, -bound, x))
+    return x
+
+
+# the kernels' helpers, by the global names the kernels call them by: _kernels replaces each with its jitted form
+_HELPERS = {"_tanh": _tanh, "_load_step": _load_step, "_pre_clamp": _pre_clamp, "_clamp": _clamp}
 
 
 def _forward_kernel(
@@ -96,16 +125,10 @@ def _forward_kernel(
         t0 = c * CHUNK
         for t in range(t0, tl.minimum(t0 + CHUNK, n_steps)):
             base = (b * n_steps + t) * size
-            a = tl.load(theta + base + rows, mask=row_mask, other=0.0)
-            wi = tl.load(w + base + rows, mask=row_mask, other=0.0)
-            vc = tl.load(v_c + base + cols, mask=col_mask, other=0.0)
-            kj = tl.load(k + base + cols, mask=col_mask, other=0.0)
+            a, wi, vc, kj, kp = _load_step(theta, v_c, w, k, keep, base, b * n_steps + t, rows, cols, row_mask, col_mask)
             qj = tl.load(q + base + cols, mask=col_mask, other=0.0)
-            kp = tl.load(keep + b * n_steps + t)
-            tz = _tanh(a[:, None] * vc[None, :], LIBDEVICE_TANH)
-            memory = (1.0 + tz) * (kp * memory) + wi[:, None] * kj[None, :]
-            if USE_CLAMP:
-                memory = tl.where(memory > bound, bound, tl.where(memory < -bound, -bound, memory))
+            _, _, memory = _pre_clamp(memory, a, wi, vc, kj, kp, LIBDEVICE_TANH)
+            memory = _clamp(memory, bound, USE_CLAMP)
             tl.store(y + base + rows, tl.sum(memory * qj[None, :], axis=1), mask=row_mask)
     tl.store(m_last + b * size * size + tile, memory, mask=tile_mask)
 
@@ -143,34 +166,20 @@ def _backward_kernel(
         for t in range(t0, t1):
             tl.store(work + (t - t0) * (BLOCK_I * BLOCK_J) + local, memory)
             base = (b * n_steps + t) * size
-            a = tl.load(theta + base + rows, mask=row_mask, other=0.0)
-            wi = tl.load(w + base + rows, mask=row_mask, other=0.0)
-            vc = tl.load(v_c + base + cols, mask=col_mask, other=0.0)
-            kj = tl.load(k + base + cols, mask=col_mask, other=0.0)
-            kp = tl.load(keep + b * n_steps + t)
-            tz = _tanh(a[:, None] * vc[None, :], LIBDEVICE_TANH)
-            memory = (1.0 + tz) * (kp * memory) + wi[:, None] * kj[None, :]
-            if USE_CLAMP:
-                memory = tl.where(memory > bound, bound, tl.where(memory < -bound, -bound, memory))
+            a, wi, vc, kj, kp = _load_step(theta, v_c, w, k, keep, base, b * n_steps + t, rows, cols, row_mask, col_mask)
+            _, _, memory = _pre_clamp(memory, a, wi, vc, kj, kp, LIBDEVICE_TANH)
+            memory = _clamp(memory, bound, USE_CLAMP)
         tl.debug_barrier()  # the scratch tiles are re-read below, possibly by other threads of this program
         # reverse-time recurrence over the chunk
         for s in range(0, t1 - t0):
             t = t1 - 1 - s
             previous = tl.load(work + (t - t0) * (BLOCK_I * BLOCK_J) + local)
             base = (b * n_steps + t) * size
-            a = tl.load(theta + base + rows, mask=row_mask, other=0.0)
-            wi = tl.load(w + base + rows, mask=row_mask, other=0.0)
+            a, wi, vc, kj, kp = _load_step(theta, v_c, w, k, keep, base, b * n_steps + t, rows, cols, row_mask, col_mask)
             gy = tl.load(grad_y + base + rows, mask=row_mask, other=0.0)
-            vc = tl.load(v_c + base + cols, mask=col_mask, other=0.0)
-            kj = tl.load(k + base + cols, mask=col_mask, other=0.0)
             qj = tl.load(q + base + cols, mask=col_mask, other=0.0)
-            kp = tl.load(keep + b * n_steps + t)
-            tz = _tanh(a[:, None] * vc[None, :], LIBDEVICE_TANH)
-            kept = kp * previous
-            before_clamp = (1.0 + tz) * kept + wi[:, None] * kj[None, :]
-            memory = before_clamp
-            if USE_CLAMP:
-                memory = tl.where(memory > bound, bound, tl.where(memory < -bound, -bound, memory))
+            tz, kept, before_clamp = _pre_clamp(previous, a, wi, vc, kj, kp, LIBDEVICE_TANH)
+            memory = _clamp(before_clamp, bound, USE_CLAMP)
             part = ((block * n_batch + b) * n_steps + t) * size + cols
             # read-out y_t = M_t q_t
             gm = gm + gy[:, None] * qj[None, :]
@@ -198,8 +207,8 @@ def _kernels(interpret: bool):
     if interpret and type(tl.sum).__name__ == "JITFunction":
         # triton.language's own helpers (tl.sum) were jitted for the compiler when triton was imported
         raise RuntimeError("TRITON_INTERPRET=1 was set after triton was imported: set it before, in the environment")
-    # the kernels call the helper by its global name: it must be jitted the same way, here
-    globals()["_tanh"] = triton.jit(_tanh_python)
+    # the kernels call the helpers by their global names: they must be jitted the same way, here
+    globals().update({name: triton.jit(helper) for name, helper in _HELPERS.items()})
     return triton.jit(_forward_kernel), triton.jit(_backward_kernel)
 
 
