@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks in one call (a machine with a CUDA GPU, torch and triton installed; the package importable):
-# the CUDA tests, the memory benchmark's grid with the Triton kernel, and training throughput on the GPU.
+# the CUDA tests, the memory benchmark's grid with the Triton kernel, and training throughput on the GPU (CartPole-v1;
+# VisualMatch-v0 on the GPU and on the same machine's CPU).
 #
 #     bash benchmarks/gpu_check.sh [OUT_DIR]
 #
@@ -31,4 +32,11 @@ echo "== training throughput"
 timeout 120 python3 benchmarks/train_throughput.py --device cuda --env CartPole-v1 --repeats 2 2>&1 \
     | tee "$OUT_DIR/train_throughput.log" | tail -12
 cp benchmarks/results/train_throughput_cuda.* "$OUT_DIR/" 2>/dev/null
+
+echo "== training throughput on VisualMatch-v0, GPU and the same machine's CPU"
+for device in cuda cpu; do
+    timeout 300 python3 benchmarks/train_throughput.py --device $device --env VisualMatch-v0 --repeats 2 \
+        --output train_throughput_visualmatch_$device 2>&1 | tee "$OUT_DIR/train_throughput_visualmatch_$device.log" | tail -10
+    cp benchmarks/results/train_throughput_visualmatch_$device.* "$OUT_DIR/" 2>/dev/null
+done
 ls "$OUT_DIR"

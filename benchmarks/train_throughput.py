@@ -5,6 +5,7 @@ second on CartPoleNoVel-v1 (rl_zoo3's CartPole without velocities), split into r
     python benchmarks/train_throughput.py                 # 3 repeats, median
     python benchmarks/train_throughput.py --repeats 5 --iterations 4
     python benchmarks/train_throughput.py --device cuda --env CartPole-v1   # on a GPU, ShmPPO (triton) added
+    python benchmarks/train_throughput.py --env VisualMatch-v0 --output train_throughput_visualmatch
 
 Same settings for all: n_envs 8, n_steps 128, batch 256, n_epochs 4, default policy sizes (ShmPPO memory_size 32,
 RecurrentPPO LSTM 256, and LSTM 64 of about the memory's parameter count). Runs are interleaved (one repeat of every
@@ -69,6 +70,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", nargs="+", help="default: all that run on the device")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--output", help="file name stem under benchmarks/results (default: train_throughput[_cuda])")
     args = parser.parse_args()
     if "NoVel" in args.env:
         import rl_zoo3.import_envs  # noqa: F401  registers CartPoleNoVel-v1
@@ -104,9 +106,9 @@ def main():
     print(table)
     print(note)
     RESULTS.mkdir(exist_ok=True)
-    suffix = "_cuda" if cuda else ""
-    (RESULTS / f"train_throughput{suffix}.md").write_text(table + "\n\n" + note + "\n")
-    plot(median, steps, RESULTS / f"train_throughput{suffix}.png")
+    stem = args.output or ("train_throughput_cuda" if cuda else "train_throughput")
+    (RESULTS / f"{stem}.md").write_text(table + "\n\n" + note + "\n")
+    plot(median, steps, RESULTS / f"{stem}.png")
 
 
 def plot(median, steps, path):

@@ -26,7 +26,7 @@ share one signature and give the same outputs and gradients:
   (see that module), so rollouts (:func:`shm_step`, ``torch.tanh``) and training agree to float32 rounding.
 - ``"triton"``: the same fused forward / backward as Triton GPU kernels
   (:mod:`~sb3_shm.common.memory.fused_triton`, optional dependency); CUDA float32 / float64 tensors, or CPU tensors
-  under Triton's interpreter (``TRITON_INTERPRET=1``, slow, for tests). Tested equal to ``"loop"`` on an H200
+  under Triton's interpreter (``TRITON_INTERPRET=1``, slow, for tests). Tested equal to ``"loop"`` on an H200 and an H100
   (``tests/test_cuda.py``) and on CPU through the interpreter; 10-30x faster than ``"sequential"`` on that GPU.
 - ``"auto"``: ``"fused"`` on CPU when numba is installed (5-10x faster than the others, ``docs/benchmarks.md``),
   ``"triton"`` on CUDA when triton is installed, otherwise ``"sequential"``.
