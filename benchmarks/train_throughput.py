@@ -1,6 +1,7 @@
 """
 End-to-end training throughput: ShmPPO vs sb3-contrib RecurrentPPO (LSTM) vs PPO (no memory), env-steps per
-second on CartPoleNoVel-v1 (rl_zoo3's CartPole without velocities), split into rollout and update time.
+second on CartPoleNoVel-v1 (rl_zoo3's CartPole without velocities; ``--env`` for another), split into rollout and
+update time.
 
     python benchmarks/train_throughput.py                 # 3 repeats, median
     python benchmarks/train_throughput.py --repeats 5 --iterations 4
@@ -9,7 +10,8 @@ second on CartPoleNoVel-v1 (rl_zoo3's CartPole without velocities), split into r
 
 Same settings for all: n_envs 8, n_steps 128, batch 256, n_epochs 4, default policy sizes (ShmPPO memory_size 32,
 RecurrentPPO LSTM 256, and LSTM 64 of about the memory's parameter count). Runs are interleaved (one repeat of every
-model, then the next). Writes ``benchmarks/results/train_throughput.{md,png}``.
+model, then the next). Writes ``benchmarks/results/train_throughput.{md,png}`` (``train_throughput_cuda`` on the GPU,
+``--output`` for another name).
 """
 
 import argparse
