@@ -104,11 +104,12 @@ def test_train_enjoy_cartpole(tmp_path):
     assert model.policy.memory_size == 32
     config = yaml.load((run_dir / "CartPole-v1" / "config.yml").read_text(), Loader=yaml.UnsafeLoader)
     assert dict(config)["n_envs"] == 2
-    # enjoy through the hook-free wrapper (the .pth hook turned off)
+    # enjoy through the hook-free wrapper (the .pth hook turned off); 501 steps: CartPole-v1 ends an episode by step 500
+    # at the latest, however well the agent balances (150 steps failed once when a run happened to balance that long)
     result = ok(
         run(
             "-m", "sb3_shm.zoo", "enjoy", "--algo", "shm_ppo", "--env", "CartPole-v1", "-f", str(tmp_path),
-            "--no-render", "-n", "150", "--num-threads", "1",
+            "--no-render", "-n", "501", "--num-threads", "1",
             env={"SB3_SHM_NO_ZOO_HOOK": "1"},
         )
     )  # fmt: skip
@@ -220,8 +221,8 @@ def enjoy_shipped_agent(env_id: str, n_timesteps: int) -> subprocess.CompletedPr
 
 
 def test_pretrained_agent_runs():
-    result = enjoy_shipped_agent("CartPoleNoVel-v1", 200)
-    assert "Episode Reward" in result.stdout or "Loading" in result.stdout
+    result = enjoy_shipped_agent("CartPoleNoVel-v1", 501)  # an episode ends by step 500 at the latest
+    assert "Episode Reward" in result.stdout
 
 
 def test_pretrained_visual_match_agent_remembers():
