@@ -297,7 +297,10 @@ def test_sampler_builds_a_model():
         assert params["batch_size"] <= params["n_steps"]
         assert params["policy_kwargs"]["calibration"] in ("random", "fixed", "none")
         assert _patch.convert_shm_ppo_params(trial.params) == params
-        model = ShmPPO("MlpShmPolicy", "CartPole-v1", **params)
+        # as the zoo builds a trial's model: the sampled values over the entry's, here one with long sequences
+        # (VisualMatch's and POPGym's entries set sequence_length; the sampled n_steps may be shorter)
+        model = ShmPPO("MlpShmPolicy", "CartPole-v1", **{"sequence_length": 1024, **params})
+        assert model.sequence_length == params["batch_size"]
         assert model.policy.memory_size == params["policy_kwargs"]["memory_size"]
         assert model.policy.memory_actor.decay == params["policy_kwargs"]["memory_decay"]
         assert model.policy.critic_trains_memory == (trial.params["memory_sharing"] == "joint")

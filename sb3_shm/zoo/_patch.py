@@ -435,6 +435,9 @@ def convert_shm_ppo_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
     # Trials of an older sampler had no memory_sharing: separate memories
     if params.pop("memory_sharing", "separate") == "joint":
         policy_kwargs.update(shared_memory=True, enable_critic_memory=False, critic_trains_memory=True)
+    # The zoo lays these values over the entry's: an entry's sequence_length (VisualMatch's 256, POPGym's 128) need
+    # not divide the sampled n_steps. None is the default, gcd(n_steps, batch_size) = batch_size: the longest allowed.
+    hyperparams["sequence_length"] = None
     return {**hyperparams, "policy_kwargs": policy_kwargs, **params}
 
 
