@@ -23,6 +23,8 @@ from sb3_shm.envs import (
     WindEnv,
     make_popgym_env,
 )
+from sb3_shm.envs import SinePositionalEncoding
+from sb3_shm.envs.wrappers import sine_positional_encoding
 from sb3_shm.envs.grid import MOVES, PALETTE, PLAYER, PhasedGridEnv
 from sb3_shm.envs.key_to_door import DOOR_CELL
 from sb3_shm.envs.visual_match import DOOR_CELLS
@@ -485,3 +487,50 @@ def test_shm_ppo_runs_on_paper_envs(env_id: str, policy: str, kwargs: dict) -> N
 def test_registered_ids() -> None:
     expected = set(GRID_IDS + META_IDS) | {f"POPGym-{name}-v0" for name in POPGYM_ENV_NAMES}
     assert expected <= set(gym.registry)
+
+
+# -- wrappers --------------------------------------------------------------------------------------------------------
+def test_sine_positional_encoding_counts_steps_from_reset() -> None:
+    env = SinePositionalEncoding(gym.make("CartPole-v1"), size=8, max_period=100.0)
+    assert env.observation_space.shape == (4 + 8,)
+    sb3_check_env(env)
+    obs, _ = env.reset(seed=0)
+    np.testing.assert_allclose(obs[4:], [0, 1] * 4)  # sin(0), cos(0)
+    for step in range(1, 4):
+        obs, *_ = env.step(0)
+        # entry 2i = sin(step / 100 ** (2i / 8)), entry 2i + 1 = cos(...)
+        frequencies = 100.0 ** (-np.arange(0, 8, 2) / 8)
+        np.testing.assert_allclose(obs[4::2], np.sin(step * frequencies), atol=1e-6)
+        np.testing.assert_allclose(obs[5::2], np.cos(step * frequencies), atol=1e-6)
+    assert env.observation_space.contains(obs)
+    obs, _ = env.reset()
+    np.testing.assert_allclose(obs[4:], [0, 1] * 4)
+
+
+def test_sine_positional_encoding_matches_popgym() -> None:
+    pytest.importorskip("popgym")
+    from popgym.baselines.models.embeddings import positional_encoding
+
+    expected = positional_encoding(1024, 16).numpy()  # the SHM authors' max_seq_len 1024
+    actual = np.stack([sine_positional_encoding(step, 16) for step in range(1024)])
+    np.testing.assert_allclose(actual, expected, atol=1e-4)
+    env = SinePositionalEncoding(gym.make("POPGym-RepeatPreviousEasy-v0"))
+    gym_check_env(env, skip_render_check=True)
+
+
+def test_sine_positional_encoding_as_a_zoo_env_wrapper() -> None:
+    """The hyperparameters-file form that docs/envs.md gives: ``env_wrapper: sb3_shm.envs.SinePositionalEncoding``."""
+    rl_zoo3_utils = pytest.importorskip("rl_zoo3.utils")
+    wrapper = rl_zoo3_utils.get_wrapper_class({"env_wrapper": [{"sb3_shm.envs.SinePositionalEncoding": {"size": 4}}]})
+    vec_env = make_vec_env("CartPole-v1", n_envs=2, wrapper_class=wrapper)
+    assert vec_env.observation_space.shape == (4 + 4,)
+    np.testing.assert_allclose(vec_env.reset()[:, 4:], [[0, 1, 0, 1]] * 2)
+
+
+def test_sine_positional_encoding_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match=r"1-D Box observation space.*FlattenObservation"):
+        SinePositionalEncoding(gym.make("Blackjack-v1"))  # a Tuple of Discrete spaces
+    with pytest.raises(ValueError, match="positive even number"):
+        SinePositionalEncoding(gym.make("CartPole-v1"), size=7)
+    with pytest.raises(ValueError, match="max_period must be > 1"):
+        SinePositionalEncoding(gym.make("CartPole-v1"), max_period=1.0)

@@ -4,6 +4,9 @@
 - ``KeyToDoor-v0`` and ``KeyToDoor-{15,60,120,250,500}-v0``,
 - ``Wind-v0`` and ``PointRobot-v0`` (meta-RL),
 - ``POPGym-<Name>-v0`` for every POPGym env (needs the optional ``popgym`` package when made).
+
+:class:`SinePositionalEncoding` appends a sine encoding of the episode step to the observation (the SHM authors'
+POPGym set-up).
 """
 
 import gymnasium
@@ -12,6 +15,7 @@ from sb3_shm.envs.key_to_door import KeyToDoorEnv
 from sb3_shm.envs.meta import PointRobotEnv, WindEnv
 from sb3_shm.envs.popgym_wrappers import POPGYM_ENV_NAMES, PopgymFlattenObservation, make_popgym_env
 from sb3_shm.envs.visual_match import VisualMatchEnv
+from sb3_shm.envs.wrappers import SinePositionalEncoding
 
 DISTRACTOR_LENGTHS = (15, 60, 120, 250, 500)
 
@@ -21,6 +25,7 @@ __all__ = [
     "KeyToDoorEnv",
     "PointRobotEnv",
     "PopgymFlattenObservation",
+    "SinePositionalEncoding",
     "VisualMatchEnv",
     "WindEnv",
     "make_popgym_env",
