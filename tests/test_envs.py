@@ -19,15 +19,15 @@ from sb3_shm.envs import (
     POPGYM_ENV_NAMES,
     KeyToDoorEnv,
     PointRobotEnv,
+    SinePositionalEncoding,
     VisualMatchEnv,
     WindEnv,
     make_popgym_env,
 )
-from sb3_shm.envs import SinePositionalEncoding
-from sb3_shm.envs.wrappers import sine_positional_encoding
 from sb3_shm.envs.grid import MOVES, PALETTE, PLAYER, PhasedGridEnv
 from sb3_shm.envs.key_to_door import DOOR_CELL
 from sb3_shm.envs.visual_match import DOOR_CELLS
+from sb3_shm.envs.wrappers import sine_positional_encoding
 
 GRID_IDS = [f"{name}-v0" for name in ("VisualMatch", "KeyToDoor")] + [
     f"{name}-{length}-v0" for name in ("VisualMatch", "KeyToDoor") for length in DISTRACTOR_LENGTHS
@@ -496,10 +496,9 @@ def test_sine_positional_encoding_counts_steps_from_reset() -> None:
     sb3_check_env(env)
     obs, _ = env.reset(seed=0)
     np.testing.assert_allclose(obs[4:], [0, 1] * 4)  # sin(0), cos(0)
+    frequencies = 100.0 ** (-np.arange(0, 8, 2) / 8)  # entry 2i = sin(step * frequency_i), entry 2i + 1 its cos
     for step in range(1, 4):
         obs, *_ = env.step(0)
-        # entry 2i = sin(step / 100 ** (2i / 8)), entry 2i + 1 = cos(...)
-        frequencies = 100.0 ** (-np.arange(0, 8, 2) / 8)
         np.testing.assert_allclose(obs[4::2], np.sin(step * frequencies), atol=1e-6)
         np.testing.assert_allclose(obs[5::2], np.cos(step * frequencies), atol=1e-6)
     assert env.observation_space.contains(obs)
