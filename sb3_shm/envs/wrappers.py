@@ -32,7 +32,8 @@ class SinePositionalEncoding(gym.ObservationWrapper[np.ndarray, Any, np.ndarray]
 
     Why: SHM reads its memory by content: the write key ``k(x_s)`` and the read query ``q(x_t)`` depend on the step's
     input only, so a task that asks for the item of a fixed age (POPGym's RepeatPrevious: the card seen 4 steps ago)
-    needs the time in the input. The SHM authors' POPGym model adds popgym's sine embedding of the step to its
+    needs the time in the input, or entries of the memory that forget at steady rates (``calibration="fixed"`` with
+    ``memory_decay < 1``). The SHM authors' POPGym model adds popgym's sine embedding of the step to its
     features (``embedding="sine"`` in ``ray_shm.py``); appending it to the observation gives the memory the same
     information and keeps the recurrent state the memory alone. gymnasium's ``TimeAwareObservation`` appends the raw
     step, a scalar from which a network does not easily build an address.
