@@ -231,3 +231,16 @@ def test_zoo_push_to_hub_then_load(tmp_path, monkeypatch):
         return model.predict(obs, episode_start=starts, deterministic=True)[0]
 
     assert np.array_equal(predict(loaded), predict(original))
+
+
+def test_load_from_hub_replaces_schedules_it_cannot_import(models_with_missing_module, offline):
+    """The hub's custom_objects (learning-rate and clip schedules) are never unpickled: a missing module is no error."""
+    model, folder = models_with_missing_module
+    cache = Path(offline["cache_dir"]).parent
+    add_to_cache(cache, f"{ORG}/scheduled", {"scheduled.zip": folder / "schedule.zip"})
+    loaded = load_from_hub(f"{ORG}/scheduled", trust_remote_code=True, **offline)
+    assert _rollout_actions(loaded) == _rollout_actions(model)
+    # an entry the hub does not replace: a HubError that names it
+    add_to_cache(cache, f"{ORG}/activation", {"activation.zip": folder / "activation.zip"})
+    with pytest.raises(HubError, match="'policy_kwargs' was pickled with code from gone_module"):
+        load_from_hub(f"{ORG}/activation", trust_remote_code=True, **offline)

@@ -1,6 +1,9 @@
 """Save / load round trips, continued training, and clear errors for files that are not ShmPPO checkpoints."""
 
 import io
+import stat
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -111,3 +114,105 @@ def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
         model.save(tmp_path / "model.zip")
     assert (tmp_path / "model.zip").read_bytes() == good
     assert [p.name for p in tmp_path.iterdir()] == ["model.zip"], "no temporary file is left behind"
+
+
+def rewrite_zip(source, target, drop=(), replace=None):
+    """Copy a zip with entries dropped or replaced (a damaged checkpoint)."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for name in old.namelist():
+            if name not in drop:
+                new.writestr(name, (replace or {}).get(name, old.read(name)))
+
+
+def test_load_names_damaged_entries(tmp_path):
+    ShmPPO("MlpShmPolicy", "CartPole-v1", n_steps=32, batch_size=32).save(tmp_path / "model.zip")
+    rewrite_zip(tmp_path / "model.zip", tmp_path / "no_optimizer.zip", drop=("policy.optimizer.pth",))
+    with pytest.raises(ValueError, match=r"not a whole ShmPPO checkpoint \(no policy.optimizer.pth entry\)"):
+        ShmPPO.load(tmp_path / "no_optimizer.zip")
+    rewrite_zip(tmp_path / "model.zip", tmp_path / "bad_json.zip", replace={"data": "{not json"})
+    with pytest.raises(ValueError, match="'data' entry is not valid JSON"):
+        ShmPPO.load(tmp_path / "bad_json.zip")
+    rewrite_zip(tmp_path / "model.zip", tmp_path / "list_json.zip", replace={"data": "[1, 2]"})
+    with pytest.raises(ValueError, match="'data' entry is not a JSON object"):
+        ShmPPO.load(tmp_path / "list_json.zip")
+
+
+def test_load_with_custom_objects_does_not_unpickle_them(models_with_missing_module):
+    model, folder = models_with_missing_module
+    with pytest.raises(ValueError, match=r"'learning_rate', 'lr_schedule' were pickled with code from gone_module"):
+        ShmPPO.load(folder / "schedule.zip")
+    loaded = ShmPPO.load(folder / "schedule.zip", custom_objects={"learning_rate": 1e-4, "lr_schedule": lambda _: 1e-4})
+    assert loaded.learning_rate == 1e-4
+    th.testing.assert_close(
+        th.nn.utils.parameters_to_vector(loaded.policy.parameters()),
+        th.nn.utils.parameters_to_vector(model.policy.parameters()),
+    )
+
+
+def test_save_writes_through_a_symlink_and_keeps_the_mode(tmp_path):
+    model = ShmPPO("MlpShmPolicy", "CartPole-v1", n_steps=32, batch_size=32)
+    target = tmp_path / "store" / "model.zip"
+    model.save(target)
+    target.chmod(0o640)
+    link = tmp_path / "latest.zip"
+    link.symlink_to(target)
+    before = target.read_bytes()
+    model.learn(32)
+    model.save(link)
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    assert target.read_bytes() != before, "the link's target got the new model"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    ShmPPO.load(link)
+
+
+def test_save_refuses_a_read_only_file(tmp_path):
+    model = ShmPPO("MlpShmPolicy", "CartPole-v1", n_steps=32, batch_size=32)
+    model.save(tmp_path / "model.zip")
+    (tmp_path / "model.zip").chmod(0o444)
+    before = (tmp_path / "model.zip").read_bytes()
+    with pytest.raises(PermissionError, match="read-only file"):
+        model.save(tmp_path / "model.zip")
+    assert (tmp_path / "model.zip").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.zip"]
+
+
+def test_save_removes_temporary_files_of_killed_saves(tmp_path):
+    model = ShmPPO("MlpShmPolicy", "CartPole-v1", n_steps=32, batch_size=32)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".model.zip.{int(dead.stdout)}.tmp"
+    stale.write_bytes(b"half a model")
+    other = tmp_path / f".other.zip.{int(dead.stdout)}.tmp"  # another target's: not ours to remove
+    other.write_bytes(b"half a model")
+    model.save(tmp_path / "model.zip")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "model.zip"]
+
+
+def test_load_without_unpickling_anything(tmp_path, monkeypatch):
+    """custom_objects for every pickled entry (pickled_entries lists them): loading then runs no code from the file."""
+    import cloudpickle
+    from stable_baselines3.common.utils import ConstantSchedule
+
+    from sb3_shm import MlpShmPolicy
+    from sb3_shm.common.checkpoint import pickled_entries
+
+    model = ShmPPO("MlpShmPolicy", "CartPole-v1", n_steps=32, batch_size=32)
+    model.save(tmp_path / "model.zip")
+    replacements = {
+        "policy_class": MlpShmPolicy,
+        "observation_space": model.observation_space,
+        "action_space": model.action_space,
+        "clip_range": ConstantSchedule(0.2),
+        "lr_schedule": ConstantSchedule(3e-4),
+    }
+    entries = pickled_entries(tmp_path / "model.zip")
+    assert set(replacements) <= set(entries)
+
+    def no_unpickling(*args, **kwargs):
+        raise AssertionError("unpickled an entry of the file")
+
+    monkeypatch.setattr(cloudpickle, "loads", no_unpickling)
+    loaded = ShmPPO.load(tmp_path / "model.zip", custom_objects={name: replacements.get(name) for name in entries})
+    th.testing.assert_close(
+        th.nn.utils.parameters_to_vector(loaded.policy.parameters()),
+        th.nn.utils.parameters_to_vector(model.policy.parameters()),
+    )

@@ -1,9 +1,6 @@
 import math
-import os
 import pathlib
-import random
 import warnings
-import zipfile
 from copy import copy, deepcopy
 from typing import Any, ClassVar, TypeVar
 
@@ -14,11 +11,17 @@ from sb3_contrib import RecurrentPPO
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.save_util import json_to_data
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import FloatSchedule, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
+from sb3_shm.common.checkpoint import (
+    atomic_save,
+    check_checkpoint,
+    explain_import_error,
+    get_rng_states,
+    set_rng_states,
+)
 from sb3_shm.common.recurrent.buffers import ShmDictRolloutBuffer, ShmRolloutBuffer
 from sb3_shm.common.recurrent.policies import ShmActorCriticPolicy
 from sb3_shm.common.recurrent.type_aliases import ShmStates
@@ -26,6 +29,8 @@ from sb3_shm.shm_ppo.policies import CnnShmPolicy, MlpShmPolicy, MultiInputShmPo
 
 SelfShmPPO = TypeVar("SelfShmPPO", bound="ShmPPO")
 
+# What a checkpoint needs besides SB3's optional parts: SB3's load fails with a KeyError on a missing optimizer
+CHECKPOINT_ENTRIES = ("data", "policy.pth", "policy.optimizer.pth")
 # Below this, truncated backpropagation through time cuts memory gradients too often to learn long dependencies
 SHORT_SEQUENCE = 16
 
@@ -250,7 +255,7 @@ class ShmPPO(RecurrentPPO):
         assert isinstance(rollout_buffer, (ShmRolloutBuffer, ShmDictRolloutBuffer)), "ShmPPO needs an SHM rollout buffer"
         assert self._last_obs is not None, "No previous observation was provided"
         if self._pending_rng_states is not None:
-            _set_rng_states(self._pending_rng_states, self.device)
+            set_rng_states(self._pending_rng_states, self.device)
             self._pending_rng_states = None
         # What a save during this rollout writes: its steps are not trained on yet, so a resume re-collects them
         self._rollout_start = self._resume_point()
@@ -384,7 +389,7 @@ class ShmPPO(RecurrentPPO):
             "ep_info_buffer": copy(self.ep_info_buffer),
             "ep_success_buffer": copy(self.ep_success_buffer),
             "_saved_memory_states": None if memory is None else tuple(m.detach().cpu().numpy().copy() for m in memory),
-            "_saved_rng_states": self._pending_rng_states or _get_rng_states(self.device),
+            "_saved_rng_states": self._pending_rng_states or get_rng_states(self.device),
         }
 
     def save(
@@ -427,14 +432,7 @@ class ShmPPO(RecurrentPPO):
         path = pathlib.Path(path)
         if path.suffix == "":
             path = path.with_suffix(".zip")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp_path = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp_path, "wb") as file:
-                super().save(file, exclude=exclude, include=include)
-            os.replace(tmp_path, path)
-        finally:
-            tmp_path.unlink(missing_ok=True)
+        atomic_save(path, lambda file: super(ShmPPO, self).save(file, exclude=exclude, include=include))
 
     @classmethod
     def load(  # type: ignore[override]
@@ -455,18 +453,30 @@ class ShmPPO(RecurrentPPO):
         states when its first rollout starts (unless ``set_random_seed`` is called in between) and starts from the
         saved memory. With ``force_reset=True`` (the default) the environment is reset, as in SB3.
 
-        :raises ValueError: if the file is not a zip, is truncated, or holds another algorithm's model
+        ``custom_objects`` replaces entries of the checkpoint's ``data`` instead of unpickling them (e.g. a learning-rate
+        schedule whose module is missing here). Loading unpickles the other entries: load only files you trust (see
+        ``docs/modules/shm_ppo.md``).
+
+        :raises ValueError: if the file is not a zip, is truncated or incomplete, holds another algorithm's model, or
+            has entries pickled with code that cannot be imported here (the message names them and the
+            ``custom_objects`` that replaces them)
         """
-        _check_checkpoint(path)
-        model = super().load(
-            path,
-            env=env,
-            device=device,
-            custom_objects=custom_objects,
-            print_system_info=print_system_info,
-            force_reset=force_reset,
-            **kwargs,
-        )
+        check_checkpoint(path, "ShmPPO", ShmActorCriticPolicy, CHECKPOINT_ENTRIES, custom_objects)
+        try:
+            model = super().load(
+                path,
+                env=env,
+                device=device,
+                custom_objects=custom_objects,
+                print_system_info=print_system_info,
+                force_reset=force_reset,
+                **kwargs,
+            )
+        except ImportError as error:
+            message = explain_import_error(path, "ShmPPO", custom_objects)
+            if message is None:
+                raise
+            raise ValueError(message) from error
         memory = model.__dict__.pop("_saved_memory_states", None)
         rng_states = model.__dict__.pop("_saved_rng_states", None)
         if model._last_obs is not None:
@@ -476,27 +486,6 @@ class ShmPPO(RecurrentPPO):
                 model._last_memory_states = ShmStates(*(th.as_tensor(m, device=model.device) for m in memory))
             model._pending_rng_states = rng_states
         return model
-
-
-def _get_rng_states(device: th.device) -> dict[str, Any]:
-    """The global generators ShmPPO draws from (torch: calibration indices and actions; numpy: minibatch order)."""
-    states: dict[str, Any] = {
-        "torch": th.get_rng_state().numpy().copy(),
-        "numpy": np.random.get_state(),
-        "python": random.getstate(),
-    }
-    if device.type == "cuda" and th.cuda.is_available():
-        states["torch_cuda"] = [state.numpy().copy() for state in th.cuda.get_rng_state_all()]
-    return states
-
-
-def _set_rng_states(states: dict[str, Any], device: th.device) -> None:
-    th.set_rng_state(th.as_tensor(states["torch"], dtype=th.uint8))
-    np.random.set_state(states["numpy"])
-    random.setstate(states["python"])
-    cuda_states = states.get("torch_cuda")
-    if cuda_states is not None and device.type == "cuda" and len(cuda_states) == th.cuda.device_count():
-        th.cuda.set_rng_state_all([th.as_tensor(state, dtype=th.uint8) for state in cuda_states])
 
 
 SUPPORTED_ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
@@ -519,39 +508,3 @@ def _check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -
                 "use Box, Discrete, MultiDiscrete, MultiBinary or a flat Dict of those with MultiInputShmPolicy "
                 "(for example gymnasium.wrappers.FlattenObservation for a Tuple space)"
             )
-
-
-def _check_checkpoint(path: Any) -> None:
-    """Open the checkpoint's ``data`` and check that it is a whole ShmPPO checkpoint, with a clear message if not."""
-    name = str(path)
-    if isinstance(path, (str, pathlib.Path)):
-        path = pathlib.Path(path)
-        if not path.exists() and path.with_suffix(".zip").exists():
-            path = path.with_suffix(".zip")
-        if not path.exists():
-            raise FileNotFoundError(f"No ShmPPO checkpoint at {name!r} (nor {name}.zip)")
-    position = path.tell() if hasattr(path, "tell") else None
-    try:
-        with zipfile.ZipFile(path) as archive:
-            broken = archive.testzip()
-            if broken is not None:
-                raise ValueError(f"{name!r} is corrupt (entry {broken!r} fails its checksum): save the model again")
-            missing = {"data", "policy.pth"} - set(archive.namelist())
-            if missing:
-                raise ValueError(
-                    f"{name!r} is not a whole ShmPPO checkpoint (no {' or '.join(sorted(missing))} entry): the file is "
-                    "truncated or was not saved by Stable-Baselines3"
-                )
-            data = json_to_data(archive.read("data").decode())
-    except (zipfile.BadZipFile, EOFError, OSError) as error:
-        raise ValueError(f"{name!r} is not a readable ShmPPO checkpoint (truncated or not a zip file): {error}") from error
-    finally:
-        if position is not None:
-            path.seek(position)
-    policy_class = data.get("policy_class")
-    if not (isinstance(policy_class, type) and issubclass(policy_class, ShmActorCriticPolicy)):
-        found = getattr(policy_class, "__name__", repr(policy_class))
-        raise ValueError(
-            f"{name!r} holds a model with policy {found}, not an ShmPPO model: load it with the algorithm that saved "
-            "it (e.g. RecurrentPPO.load for an LSTM policy)"
-        )

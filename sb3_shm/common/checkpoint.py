@@ -1,0 +1,264 @@
+"""
+Checkpoint files: atomic saves that keep the target's file semantics, a check of a checkpoint before it is loaded,
+and the random generators' states that make a resume exact.
+
+Shared by the algorithms (``ShmPPO``) and the hub code. Why not SB3's ``save_to_zip_file`` alone: it writes in
+place, so a save that fails or is killed half-way destroys the previous good file.
+"""
+
+import base64
+import errno
+import glob
+import json
+import os
+import pathlib
+import random
+import stat
+import zipfile
+from collections.abc import Callable, Iterable
+from typing import IO, Any
+
+import cloudpickle
+import numpy as np
+import torch as th
+
+
+def atomic_save(path: str | pathlib.Path, write: Callable[[IO[bytes]], None]) -> pathlib.Path:
+    """
+    Write a file atomically: ``write`` fills a temporary file beside the target, which replaces the target only once
+    complete and flushed to disk, so a failure or a kill at any point leaves either the old file or the new one.
+
+    The target keeps the semantics of writing in place (as SB3's own save has): a symlink is written through (the
+    link stays, its target gets the new content), an existing file keeps its permission bits (and owner, where
+    allowed), and a file without write permission is refused, even for root. A hard link is the exception: the
+    path gets a new file, the other names of the old one keep the old content. Temporary files left by saves that
+    were killed (``.NAME.PID.tmp`` of a process that no longer runs) are removed by the next save to the same path.
+
+    :param path: the file to write (its folder is created if needed)
+    :param write: writes the content to the binary file object it is given
+    :return: the path that was written (the symlink's target for a symlink)
+    :raises PermissionError: if the existing file is read-only
+    """
+    target = pathlib.Path(os.path.realpath(path))
+    existing = target.stat() if target.exists() else None
+    if existing is not None and (not os.access(target, os.W_OK) or not existing.st_mode & 0o222):
+        raise PermissionError(
+            errno.EACCES,
+            f"cannot save over the read-only file {str(path)!r} (mode {stat.filemode(existing.st_mode)}): make it "
+            "writable (chmod u+w) or save to another path",
+            str(path),
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(target)
+    tmp_path = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp_path, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        if existing is not None:
+            os.chmod(tmp_path, stat.S_IMODE(existing.st_mode))
+            try:
+                os.chown(tmp_path, existing.st_uid, existing.st_gid)
+            except (PermissionError, AttributeError):  # not the owner (or no chown on this OS): keep ours
+                pass
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+    _fsync_folder(target.parent)
+    return target
+
+
+def _remove_stale_temporaries(target: pathlib.Path) -> None:
+    """Remove ``.NAME.PID.tmp`` files of earlier saves to ``target`` whose process is gone (killed mid-save)."""
+    prefix = f".{target.name}."
+    for candidate in target.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid = candidate.name[len(prefix) : -len(".tmp")]
+        if pid.isdigit() and (int(pid) == os.getpid() or not _process_alive(int(pid))):
+            candidate.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # another user's process, or a platform without signal 0: assume alive
+        return True
+    return True
+
+
+def _fsync_folder(folder: pathlib.Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def resolve_checkpoint(path: str | pathlib.Path, algorithm: str) -> pathlib.Path:
+    """
+    :return: ``path``, or ``path`` with ".zip" appended when only that exists (as SB3's load does)
+    :raises FileNotFoundError: if neither exists
+    """
+    path = pathlib.Path(path)
+    if not path.exists() and path.with_suffix(".zip").exists():
+        path = path.with_suffix(".zip")
+    if not path.exists():
+        raise FileNotFoundError(f"No {algorithm} checkpoint at {str(path)!r} (nor {path}.zip)")
+    return path
+
+
+def check_checkpoint(
+    path: str | pathlib.Path | IO[bytes],
+    algorithm: str,
+    policy_base: type,
+    required: Iterable[str] = ("data", "policy.pth"),
+    custom_objects: dict[str, Any] | None = None,
+) -> None:
+    """
+    Check that ``path`` is a whole, readable checkpoint of ``algorithm`` before SB3 loads it, with a clear message
+    if not. Only the ``policy_class`` entry is unpickled here (unless ``custom_objects`` replaces it).
+
+    :param path: a zip file's path or a readable binary file object (its position is restored)
+    :param algorithm: the algorithm's name, for messages (e.g. "ShmPPO")
+    :param policy_base: the policy class that ``algorithm``'s policies derive from
+    :param required: entries the zip must have (e.g. "policy.optimizer.pth")
+    :param custom_objects: as in ``BaseAlgorithm.load``: entries replaced instead of unpickled
+    :raises ValueError: corrupt, truncated, incomplete, not JSON, or another algorithm's checkpoint
+    :raises FileNotFoundError: no such file
+    """
+    name = str(path)
+    if isinstance(path, (str, pathlib.Path)):
+        path = resolve_checkpoint(path, algorithm)
+    position = path.tell() if not isinstance(path, pathlib.Path) else None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            broken = archive.testzip()
+            if broken is not None:
+                raise ValueError(f"{name!r} is corrupt (entry {broken!r} fails its checksum): save the model again")
+            missing = sorted(set(required) - set(archive.namelist()))
+            if missing:
+                raise ValueError(
+                    f"{name!r} is not a whole {algorithm} checkpoint (no {' or '.join(missing)} entry): the file is "
+                    "truncated, was saved without these parts, or was not saved by Stable-Baselines3"
+                )
+            text = archive.read("data").decode()
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        raise ValueError(
+            f"{name!r} is not a readable {algorithm} checkpoint (truncated or not a zip file): {error}"
+        ) from error
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{name!r} is corrupt: its 'data' entry is not text ({error})") from error
+    finally:
+        if position is not None and not isinstance(path, pathlib.Path):
+            path.seek(position)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{name!r} is corrupt: its 'data' entry is not valid JSON ({error})") from error
+    if not isinstance(data, dict):
+        raise ValueError(f"{name!r} is corrupt: its 'data' entry is not a JSON object")
+    if custom_objects and "policy_class" in custom_objects:
+        policy_class = custom_objects["policy_class"]
+    else:
+        policy_class = _unpickle(data.get("policy_class"), "policy_class", name)
+    if not (isinstance(policy_class, type) and issubclass(policy_class, policy_base)):
+        found = getattr(policy_class, "__name__", repr(policy_class))
+        raise ValueError(
+            f"{name!r} holds a model with policy {found}, not an {algorithm} model: load it with the algorithm that saved "
+            "it (e.g. RecurrentPPO.load for an LSTM policy)"
+        )
+
+
+def _unpickle(item: Any, key: str, name: str) -> Any:
+    """One entry of a checkpoint's ``data``, deserialized as SB3's ``json_to_data`` does."""
+    if not (isinstance(item, dict) and ":serialized:" in item):
+        return item
+    try:
+        return cloudpickle.loads(base64.b64decode(item[":serialized:"].encode()))
+    except ImportError as error:
+        raise ValueError(_import_error_message(name, {key: error})) from error
+    except Exception as error:
+        raise ValueError(f"{name!r}: its {key!r} entry cannot be unpickled ({type(error).__name__}: {error})") from error
+
+
+def pickled_entries(path: str | pathlib.Path) -> list[str]:
+    """
+    The entries of a checkpoint's ``data`` that loading would unpickle (and so could run code): pass them all in
+    ``custom_objects`` to load a file you do not trust without running any of its code.
+
+    :param path: the checkpoint's path
+    """
+    with zipfile.ZipFile(resolve_checkpoint(path, "model")) as archive:
+        data = json.loads(archive.read("data").decode())
+    return [key for key, item in data.items() if isinstance(item, dict) and ":serialized:" in item]
+
+
+def explain_import_error(
+    path: str | pathlib.Path | IO[bytes], algorithm: str, custom_objects: dict[str, Any] | None
+) -> str | None:
+    """
+    After a load failed with an ImportError: the message naming each entry that cannot be unpickled here and the
+    ``custom_objects`` that replaces it, or None if no entry is the cause.
+
+    :param path: the checkpoint, as given to ``load``
+    :param algorithm: the algorithm's name, for messages
+    :param custom_objects: the entries that were replaced, not unpickled
+    """
+    if isinstance(path, (str, pathlib.Path)):
+        path = resolve_checkpoint(path, algorithm)
+    else:
+        path.seek(0)
+    with zipfile.ZipFile(path) as archive:
+        data = json.loads(archive.read("data").decode())
+    failures: dict[str, ImportError] = {}
+    for key, item in data.items():
+        if custom_objects and key in custom_objects:
+            continue
+        if isinstance(item, dict) and ":serialized:" in item:
+            try:
+                cloudpickle.loads(base64.b64decode(item[":serialized:"].encode()))
+            except ImportError as error:
+                failures[key] = error
+    return _import_error_message(str(path), failures) if failures else None
+
+
+def _import_error_message(name: str, failures: dict[str, ImportError]) -> str:
+    keys = ", ".join(repr(key) for key in failures)
+    entries, was = ("entry", "was") if len(failures) == 1 else ("entries", "were")
+    modules = sorted({getattr(error, "name", None) or str(error) for error in failures.values()})
+    example = ", ".join(f"{key!r}: ..." for key in failures)
+    return (
+        f"{name!r}: the {entries} {keys} {was} pickled with code from {', '.join(modules)}, which cannot be imported here. "
+        f"Install that code, or replace the entries with custom_objects={{{example}}} (for a learning-rate schedule, "
+        "e.g. {'learning_rate': 3e-4, 'lr_schedule': lambda _: 3e-4})"
+    )
+
+
+def get_rng_states(device: th.device) -> dict[str, Any]:
+    """The global generators the algorithms draw from (torch: calibration indices and actions; numpy, python)."""
+    states: dict[str, Any] = {
+        "torch": th.get_rng_state().numpy().copy(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+    if device.type == "cuda" and th.cuda.is_available():
+        states["torch_cuda"] = [state.numpy().copy() for state in th.cuda.get_rng_state_all()]
+    return states
+
+
+def set_rng_states(states: dict[str, Any], device: th.device) -> None:
+    """Restore what :func:`get_rng_states` returned (the CUDA states only on the same number of GPUs)."""
+    th.set_rng_state(th.as_tensor(states["torch"], dtype=th.uint8))
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+    cuda_states = states.get("torch_cuda")
+    if cuda_states is not None and device.type == "cuda" and len(cuda_states) == th.cuda.device_count():
+        th.cuda.set_rng_state_all([th.as_tensor(state, dtype=th.uint8) for state in cuda_states])
