@@ -80,6 +80,50 @@ def test_only_outputs_used(impl, batch):
     assert_same(run(impl, vectors, keep, memory, 100.0, use_last=False), reference, 1e-9, 1e-9)
 
 
+@pytest.mark.parametrize("impl", ["loop", *IMPLS])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+@pytest.mark.parametrize("clamp", [None, 2.0])
+def test_reset_clears_a_non_finite_initial_memory(impl, value, clamp):
+    """An episode start at t = 0 drops the initial memory whatever it holds: outputs and gradients as from zeros."""
+    vectors, keep, memory = make_inputs(3, 40, 4, "random")
+    keep[:, 0] = 0.0
+    clean = run("loop", vectors, keep, th.zeros_like(memory).requires_grad_(), clamp)
+    poisoned = th.full_like(memory, value).requires_grad_()
+    result = run(impl, vectors, keep, poisoned, clamp)
+    assert_same(result, clean, 1e-9, 1e-9)
+    assert th.equal(result[2][-1], th.zeros_like(memory)), "no gradient reaches the dropped memory"
+
+
+@pytest.mark.parametrize("impl", ["loop", *IMPLS])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_reset_clears_a_memory_poisoned_mid_sequence(impl, value):
+    """
+    A non-finite write poisons the memory until the next episode start, and not after: outputs from the reset on,
+    and the gradients of those outputs with respect to the inputs from the reset on, equal a clean run's. Batch 0:
+    poisoned at t = 40, reset at t = 50 (one fused chunk); batch 1: poisoned at t = 20, reset at t = 40 (across a
+    chunk checkpoint).
+    """
+    vectors, keep, memory = make_inputs(2, 70, 4, "none")
+    keep[0, 50] = keep[1, 40] = 0.0
+    bad = [vector.detach().clone() for vector in vectors]
+    bad[2][0, 40] = bad[2][1, 20] = value  # w = eta * v
+    after = th.zeros(2, 70, 1, dtype=th.float64)
+    after[0, 50:] = after[1, 40:] = 1.0
+
+    def outputs_after_reset(inputs):
+        inputs = [tensor.requires_grad_() for tensor in inputs]
+        y, _ = shm_sequence(*inputs, keep, memory.detach(), clamp=None, impl=impl)
+        y = th.where(after > 0, y, 0.0)  # the outputs before the reset are NaN / inf in both
+        grads = th.autograd.grad((y.sin() * after).sum(), inputs)
+        return y.detach(), [th.where(after > 0, grad, 0.0) for grad in grads]  # those before are NaN in both
+
+    clean_y, clean_grads = outputs_after_reset([vector.detach().clone() for vector in vectors])
+    y, grads = outputs_after_reset(bad)
+    th.testing.assert_close(y, clean_y, rtol=1e-9, atol=1e-9)
+    for grad, expected in zip(grads, clean_grads, strict=True):
+        th.testing.assert_close(grad, expected, rtol=1e-9, atol=1e-9)
+
+
 @pytest.mark.parametrize("impl", ["chunked", pytest.param("fused", marks=needs_numba)])
 def test_gradcheck(impl):
     vectors, keep, memory = make_inputs(2, 5, 3, "random", seed=1)

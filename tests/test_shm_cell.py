@@ -1,5 +1,8 @@
 """The SHM cell: step-wise and whole-sequence forms agree, calibration modes, bad input, and the stability claim."""
 
+import warnings
+
+import numpy as np
 import pytest
 import torch as th
 
@@ -43,6 +46,76 @@ def test_episode_start_resets_memory():
     out_reset, memory_reset = cell.step(x, 50 * th.randn(2, 3, 3), th.ones(2), theta_idx)
     th.testing.assert_close(out_reset, out_fresh)
     th.testing.assert_close(memory_reset, memory_fresh)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_episode_start_clears_a_non_finite_memory(value):
+    """The reset is a select, not ``0 * M``: NaN * 0 = NaN would keep a poisoned memory for good."""
+    th.manual_seed(0)
+    cell = ShmCell(4, memory_size=3)
+    x, theta_idx = th.randn(2, 4), cell.sample_theta_indices(2)
+    out_fresh, memory_fresh = cell.step(x, cell.initial_state(2), th.ones(2), theta_idx)
+    poisoned = th.full((2, 3, 3), value)
+    out_reset, memory_reset = cell.step(x, poisoned, th.ones(2), theta_idx)
+    assert th.equal(memory_reset, memory_fresh) and th.equal(out_reset, out_fresh)
+    starts = th.ones(2, 5)
+    x_seq, idx_seq = th.randn(2, 5, 4), cell.sample_theta_indices(2, 5)
+    out_seq, last_seq = cell(x_seq, poisoned, starts, idx_seq)
+    out_clean, last_clean = cell(x_seq, cell.initial_state(2), starts, idx_seq)
+    th.testing.assert_close(out_seq, out_clean, rtol=0, atol=0)
+    th.testing.assert_close(last_seq, last_clean, rtol=0, atol=0)
+
+
+def test_non_finite_memory_names_its_cause():
+    """A memory that turns NaN / inf raises a FloatingPointError saying why, instead of a crash further on."""
+    th.manual_seed(0)
+    cell = ShmCell(4, memory_size=3, calibration="fixed", clamp=None)
+    x, idx, keep_going = th.randn(2, 4), cell.sample_theta_indices(2), th.zeros(2)
+    with pytest.raises(FloatingPointError, match=r"environment\(s\) \[1\]: its input is not finite"):
+        cell.step(th.stack([x[0], th.full((4,), float("nan"))]), cell.initial_state(2), keep_going, idx)
+    with pytest.raises(FloatingPointError, match=r"the state.*is not finite.*episode_start=True"):
+        cell.step(x, th.full((2, 3, 3), float("nan")), keep_going, idx)
+    with th.no_grad():
+        cell.theta_bank.fill_(30.0)  # C = 1 + tanh(30 v_c) is about 2 wherever v_c > 0
+    huge = th.full((2, 3, 3), 3e38)
+    with pytest.raises(FloatingPointError, match="it overflowed: with memory_clamp=None"):
+        cell.step(x, huge, keep_going, idx)
+    with pytest.raises(FloatingPointError, match="it overflowed: with memory_clamp=None"):
+        cell(x[:, None], huge, keep_going[:, None], idx[:, None])
+    with th.no_grad():
+        cell.theta_bank.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="parameters are not finite"):
+        cell.step(x, cell.initial_state(2), keep_going, idx)
+
+
+@pytest.mark.parametrize(
+    "kwargs, bounded",
+    [
+        (dict(), True),
+        (dict(clamp=None, calibration="none"), True),
+        (dict(clamp=None, decay=0.5), True),
+        (dict(clamp=None, calibration="fixed", decay=0.4), True),
+        (dict(clamp=None), False),
+        (dict(clamp=None, calibration="fixed", decay=0.6), False),
+    ],
+)
+def test_options_without_a_bound_warn(kwargs, bounded):
+    if bounded:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            ShmCell(4, **kwargs)
+    else:
+        with pytest.warns(UserWarning, match=r"memory_clamp=None.*no bound.*grow geometrically"):
+            ShmCell(4, **kwargs)
+
+
+def test_numpy_numbers_are_accepted():
+    cell = ShmCell(np.int64(4), memory_size=np.int64(8), embed_dim=np.int32(6), bank_size=np.int16(5), clamp=np.float32(50))
+    cell.decay = ShmCell(4, decay=np.float32(0.75)).decay
+    assert (cell.memory_size, cell.embed_dim, cell.bank_size, cell.clamp) == (8, 6, 5, 50.0)
+    assert all(type(value) is int for value in (cell.input_dim, cell.memory_size, cell.embed_dim, cell.bank_size))
+    assert type(cell.clamp) is float and cell.decay == 0.75
+    assert cell.initial_state(2).shape == (2, 8, 8)
 
 
 def test_calibration_modes():
@@ -92,6 +165,16 @@ def test_clamp_bounds_the_memory():
         (dict(scan_impl="fast"), "Unknown scan_impl"),
         (dict(decay=0.0), r"decay must be a number in \(0, 1\]"),
         (dict(decay=1.5), r"decay must be a number in \(0, 1\]"),
+        (dict(memory_size=True), "memory_size must be an integer >= 1, got True"),
+        (dict(memory_size=8.0), "memory_size must be an integer >= 1, got 8.0"),
+        (dict(bank_size=True), "bank_size must be an integer >= 1, got True"),
+        (dict(embed_dim=True), "embed_dim must be an integer >= 1 or None"),
+        (dict(clamp="100"), "clamp must be a positive number or None"),
+        (dict(clamp=True), "clamp must be a positive number or None"),
+        (dict(clamp=float("nan")), "clamp must be a positive number or None"),
+        (dict(decay="0.5"), r"decay must be a number in \(0, 1\]"),
+        (dict(decay=True), r"decay must be a number in \(0, 1\]"),
+        (dict(calibration=["random"]), "Unknown calibration mode"),
     ],
 )
 def test_bad_arguments(kwargs, message):

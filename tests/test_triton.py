@@ -122,6 +122,45 @@ def test_interp_only_outputs_used():
     assert_matches_loop(impl("triton", 100.0), vectors, keep, memory, 100.0, use_last=False)
 
 
+def assert_reset_clears_non_finite_memory(device):
+    """
+    An episode start drops whatever the memory held (NaN here): at t = 0 (the initial memory) and after a NaN write
+    mid-sequence (batch 0: before a chunk checkpoint, batch 1: across one). Outputs from the reset on, and their
+    gradients with respect to the inputs from the reset on (the memory's gradient: everywhere), equal "loop"'s.
+    """
+    vectors, keep, memory = make_inputs(2, 40, 6, "random", dtype=th.float64, device=device)
+    keep = th.ones_like(keep)
+    keep[:, 0] = keep[0, 20] = keep[1, 35] = 0.0
+    poisoned = th.full_like(memory, float("nan")).requires_grad_()
+    with th.no_grad():
+        vectors[2][0, 10] = vectors[2][1, 25] = float("nan")  # w = eta * v
+    after = th.ones(2, 40, 1, dtype=th.float64, device=device)
+    after[0, 10:20] = after[1, 25:35] = 0.0
+
+    def masked(function):
+        y, last = function(*vectors, keep, poisoned)
+        loss = (th.where(after > 0, y, 0.0).sin() * after).sum() + last.cos().sum()
+        grads = th.autograd.grad(loss, [*vectors, poisoned])
+        return [th.where(after > 0, y, 0.0), last, *(th.where(after > 0, grad, 0.0) for grad in grads[:5]), grads[5]]
+
+    for value, expected in zip(masked(impl("triton", None)), masked(impl("loop", None)), strict=True):
+        th.testing.assert_close(value, expected, rtol=1e-9, atol=1e-9)
+
+
+@needs_interpreter
+@needs_triton
+def test_interp_reset_clears_non_finite_memory():
+    assert_reset_clears_non_finite_memory("cpu")
+
+
+@pytest.mark.skipif(INTERPRETER, reason="CUDA kernels, not the interpreter")
+@needs_cuda
+@needs_triton
+def test_reset_clears_non_finite_memory_cuda(monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    assert_reset_clears_non_finite_memory("cuda")
+
+
 @pytest.mark.skipif(INTERPRETER, reason="CUDA kernels, not the interpreter")
 @needs_cuda
 @needs_triton

@@ -21,6 +21,12 @@ checkpoint (K * H numbers per row, in L1) and runs the reverse-time recurrence, 
     gtheta_t[i] = gZ . v_c_t,  gv_c_t += theta_t[i] * gZ
     gM_{t-1} = gP * C_t * keep_t
 
+At an episode start (``keep_t == 0``) ``keep_t * M_{t-1}`` and ``gM_{t-1}`` are exactly 0 whatever ``M_{t-1}`` and
+``gM_t`` hold (a multiply would keep NaN and inf: ``0 * inf = NaN``), as in
+:func:`~sb3_shm.common.memory.scan.reset_memory`: the forward zeroes the row of ``M_{t-1}``, the backward reads a row of
+zeros instead of ``M_{t-1}`` and zeroes ``gM_{t-1}`` after the step. Each is a branch per (row, step), outside the
+vectorised loops over ``j``: a select inside them cost 3-5% of the kernels' time.
+
 Memory: inputs and gradients ``O(B T H)``, checkpoints ``O(B H^2 T / K)`` and a per-task workspace of ``3 K H``
 numbers. Parallelism: ``prange`` over ``B x G`` tasks, each owning a block of ``H / G`` rows of one batch element
 (``G = 1`` unless the batch is smaller than the thread count); the column sums (``gq``, ``gk``, ``gv_c``) are
@@ -149,6 +155,7 @@ def _forward_kernel(theta, v_c, w, k, q, keep, consts, use_clamp, chunk, n_group
     """
     n_batch, n_steps, size = theta.shape
     one, bound = consts[0], consts[1]
+    zero = one - one
     rows_per_group = (size + n_groups - 1) // n_groups
     for task in prange(n_batch * n_groups):
         b = task // n_groups
@@ -162,9 +169,12 @@ def _forward_kernel(theta, v_c, w, k, q, keep, consts, use_clamp, chunk, n_group
             for t in range(t0, min(n_steps, t0 + chunk)):
                 kp = keep[b, t]
                 for i in range(row_start, row_end):
+                    if kp == zero:  # an episode start: M_{t-1} replaced by 0 even if not finite (0 * inf = NaN)
+                        for j in range(size):
+                            m_last[b, i, j] = zero
                     a = theta[b, t, i]
                     wi = w[b, t, i]
-                    acc = one - one
+                    acc = zero
                     for j in range(size):
                         m = (one + _tanh(a * v_c[b, t, j])) * (kp * m_last[b, i, j]) + wi * k[b, t, j]
                         if use_clamp:
@@ -183,12 +193,14 @@ def _backward_kernel(
     Inputs as in :func:`_forward_kernel`; ``ckpt`` from it, ``grad_y`` (B, T, H).
     Outputs: ``grad_theta``, ``grad_w`` (B, T, H); ``grad_v_c``, ``grad_k``, ``grad_q`` (G, B, T, H) partial sums
     over row blocks, zero-initialised; ``grad_m`` (B, H, H): dL/dM_{T-1} on entry, dL/dM_{-1} on exit.
-    Workspace, one slot per task (B * G): ``history`` (B * G, K + 1, H) = M_{t0-1} .. M_{t1-1} of the current row,
+    Workspace, one slot per task (B * G): ``history`` (B * G, K + 2, H) = M_{t0-1} .. M_{t1-1} of the current row and
+    a row of zeros (slot K + 1, read instead of M_{t-1} at an episode start),
     ``before_clamp`` and ``tanh_z`` (B * G, K, H) = P_t and tanh(Z_t) of that row.
     """
     n_batch, n_steps, size = theta.shape
     one, bound = consts[0], consts[1]
     zero = one - one
+    zero_slot = chunk + 1
     rows_per_group = (size + n_groups - 1) // n_groups
     last_chunk = (n_steps - 1) // chunk
     for task in prange(n_batch * n_groups):
@@ -208,9 +220,10 @@ def _backward_kernel(
                     a = theta[b, t, i]
                     wi = w[b, t, i]
                     kp = keep[b, t]
+                    previous = zero_slot if kp == zero else s
                     for j in range(size):
                         tz = _tanh(a * v_c[b, t, j])
-                        m = (one + tz) * (kp * history[task, s, j]) + wi * k[b, t, j]
+                        m = (one + tz) * (kp * history[task, previous, j]) + wi * k[b, t, j]
                         tanh_z[task, s, j] = tz
                         before_clamp[task, s, j] = m
                         if use_clamp:
@@ -222,6 +235,7 @@ def _backward_kernel(
                     a = theta[b, t, i]
                     wi = w[b, t, i]
                     kp = keep[b, t]
+                    previous = zero_slot if kp == zero else s
                     gyi = grad_y[b, t, i]
                     sum_w = zero
                     sum_theta = zero
@@ -233,10 +247,13 @@ def _backward_kernel(
                         grad_q[g, b, t, j] += gyi * history[task, s + 1, j]
                         grad_k[g, b, t, j] += wi * gm
                         tz = tanh_z[task, s, j]
-                        gz = gm * (kp * history[task, s, j]) * (one - tz * tz)
+                        gz = gm * (kp * history[task, previous, j]) * (one - tz * tz)
                         sum_theta += gz * v_c[b, t, j]
                         grad_v_c[g, b, t, j] += a * gz
                         grad_m[b, i, j] = gm * (one + tz) * kp
+                    if kp == zero:  # M_t does not depend on M_{t-1}: exactly 0, even where gM_t is not finite
+                        for j in range(size):
+                            grad_m[b, i, j] = zero
                     grad_w[b, t, i] = sum_w
                     grad_theta[b, t, i] = sum_theta
 
@@ -280,7 +297,8 @@ def fused_backward(theta, v_c, w, k, q, keep, clamp, chunk, ckpt, grad_y, grad_l
     partial = np.zeros((3, groups, n_batch, n_steps, size), dtype=dtype)  # column sums: v_c, k, q
     grad_m0 = grad_last.copy()  # updated in place: dL/dM_t, then dL/dM_{-1}
     tasks = n_batch * groups
-    history = np.empty((tasks, chunk + 1, size), dtype=dtype)
+    history = np.empty((tasks, chunk + 2, size), dtype=dtype)
+    history[:, chunk + 1] = 0.0
     before_clamp = np.empty((tasks, chunk, size), dtype=dtype)
     tanh_z = np.empty((tasks, chunk, size), dtype=dtype)
     _backward_kernel(

@@ -23,7 +23,8 @@ program), then runs the reverse-time recurrence; ``tanh`` and the pre-clamp valu
 ``M_{t-1}`` rather than stored. Row sums (``gtheta``, ``gw``) are complete inside a program; column sums over rows
 (``gv_c``, ``gk``, ``gq``) are written per row block, ``(n_blocks, B, T, H)``, and summed by torch afterwards
 (deterministic, no atomics). The clamp is applied at every step exactly like ``"loop"``, and the gradient passes
-where ``|P_t| <= clamp`` (``torch.clamp``'s rule).
+where ``|P_t| <= clamp`` (``torch.clamp``'s rule). At an episode start (``keep_t == 0``) ``keep_t M_{t-1}`` and the
+gradient into ``M_{t-1}`` are exactly 0 (a select on the program's scalar ``keep_t``), whatever ``M_{t-1}`` holds.
 
 Memory: inputs and gradients ``O(B T H)``, checkpoints ``O(B H^2 T / K)``, backward scratch
 ``B * n_blocks * K * BLOCK_I * BLOCK_J`` numbers (about ``B K H^2``) and column-sum partials ``3 n_blocks B T H``.
@@ -83,7 +84,8 @@ def _pre_clamp(previous, a, wi, vc, kj, kp, LIBDEVICE_TANH: tl.constexpr):
     :return: ``tanh(theta_t v_c_t^T)``, ``keep_t M_{t-1}`` and ``P_t = C_t * (keep_t M_{t-1}) + U_t``
     """
     tz = _tanh(a[:, None] * vc[None, :], LIBDEVICE_TANH)  # C_t = 1 + tz
-    kept = kp * previous
+    # an episode start drops M_{t-1} by a select, not by the multiply (0 * inf = NaN): scan.reset_memory
+    kept = tl.where(kp == 0, 0.0, kp * previous)
     return tz, kept, (1.0 + tz) * kept + wi[:, None] * kj[None, :]
 
 
@@ -193,7 +195,7 @@ def _backward_kernel(
             gz = gm * kept * (1.0 - tz * tz)
             tl.store(grad_theta + base + rows, tl.sum(gz * vc[None, :], axis=1), mask=row_mask)
             tl.store(part_v_c + part, tl.sum(a[:, None] * gz, axis=0), mask=col_mask)
-            gm = gm * (1.0 + tz) * kp
+            gm = tl.where(kp == 0, 0.0, gm * (1.0 + tz) * kp)  # exactly 0 into M_{t-1} at a reset
         tl.debug_barrier()  # before the next chunk overwrites the scratch tiles
     tl.store(grad_m + b * size * size + tile, gm, mask=tile_mask)
 

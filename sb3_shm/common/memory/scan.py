@@ -7,7 +7,12 @@ Every entry of ``M`` is its own scalar linear recurrence (a Hadamard product), w
     U_t = outer(w_t, k_t)                    # (H, H), w_t = eta_t * v_t
     y_t = M_t @ q_t                          # (H,)    the read-out
 
-``keep_t = 1 - episode_start_t`` resets the memory inside a sequence. This module is the only place the
+``keep_t = 1 - episode_start_t`` resets the memory inside a sequence. A reset (``keep_t == 0``) replaces ``M_{t-1}`` by
+the initial memory 0 whatever it holds, NaN and inf included, with a select (:func:`reset_memory`), not a multiply:
+``0 * NaN`` is NaN, so a multiply would let one non-finite memory poison the environment for good. Every
+implementation below does the same, forward and backward (the gradient into ``M_{t-1}`` at a reset is exactly 0),
+so they agree with ``"loop"`` on any memory before a reset, and on any input before it as far as the outputs after
+it are concerned. This module is the only place the
 recurrence lives; :class:`~sb3_shm.common.memory.shm.ShmCell` builds its inputs. The implementations
 share one signature and give the same outputs and gradients:
 
@@ -74,6 +79,20 @@ def update(w: th.Tensor, k: th.Tensor) -> th.Tensor:
     return w.unsqueeze(-1) * k.unsqueeze(-2)
 
 
+def reset_memory(keep: th.Tensor, memory: th.Tensor) -> th.Tensor:
+    """
+    ``keep * memory``, and exactly 0 where ``keep`` is 0 (an episode start) even if the memory is NaN or inf.
+
+    The select comes before the multiply: ``where(keep == 0, 0, keep * memory)`` would give the right values, but its
+    gradient with respect to ``keep`` would be ``0 * memory``, NaN again.
+
+    :param keep: factor on the previous memory, broadcastable to ``memory``, e.g. (B, 1, 1)
+    :param memory: M_{t-1}, e.g. (B, H, H)
+    :return: the part of M_{t-1} that the next step keeps, shaped like ``memory``
+    """
+    return keep * th.where(keep == 0, 0.0, memory)
+
+
 def shm_step(
     memory: th.Tensor,
     theta: th.Tensor,
@@ -95,7 +114,7 @@ def shm_step(
     :param clamp: bound on |M|, or None
     :return: M_t, (B, H, H)
     """
-    memory = calibration(theta, v_c) * (keep.view(-1, 1, 1) * memory) + update(w, k)
+    memory = calibration(theta, v_c) * reset_memory(keep.view(-1, 1, 1), memory) + update(w, k)
     if clamp is not None:
         memory = memory.clamp(-clamp, clamp)
     return memory
@@ -119,18 +138,34 @@ def associative_scan(a: th.Tensor, b: th.Tensor) -> th.Tensor:
     """
     offset = 1
     while offset < a.shape[1]:
-        # (a1, b1) o (a2, b2) = (a1 * a2, a2 * b1 + b2): combine each element with the one `offset` before it
-        b = th.cat([b[:, :offset], a[:, offset:] * b[:, :-offset] + b[:, offset:]], dim=1)
-        a = th.cat([a[:, :offset], a[:, offset:] * a[:, :-offset]], dim=1)
+        # (a1, b1) o (a2, b2) = (a1 * a2, a2 * b1 + b2): combine each element with the one `offset` before it. Where
+        # a2 is 0 (a reset inside the later window) the earlier window is dropped by a select, so a NaN or inf
+        # before a reset does not leak through it (0 * inf = NaN), as in the step loop.
+        later = a[:, offset:]
+        b = th.cat([b[:, :offset], reset_memory(later, b[:, :-offset]) + b[:, offset:]], dim=1)
+        a = th.cat([a[:, :offset], reset_memory(later, a[:, :-offset])], dim=1)
         offset *= 2
     return b
+
+
+def _fold_initial_memory(a: th.Tensor, b: th.Tensor, keep: th.Tensor, memory: th.Tensor) -> th.Tensor:
+    """
+    ``b_0 <- C_0 * (keep_0 * M_init) + b_0``, the initial memory dropped exactly where step 0 starts an episode.
+
+    :param a: C_t * keep_t, (B, T, H, H)
+    :param b: U_t, (B, T, H, H)
+    :param keep: (B, T)
+    :param memory: M_init, (B, H, H)
+    :return: b with the initial memory folded into step 0, (B, T, H, H)
+    """
+    first = a[:, 0] * th.where(keep[:, 0, None, None] == 0, 0.0, memory) + b[:, 0]  # a_0 = 0 there: see reset_memory
+    return th.cat([first.unsqueeze(1), b[:, 1:]], dim=1)
 
 
 def _scan(theta, v_c, w, k, q, keep, memory, clamp):
     a = calibration(theta, v_c) * keep[..., None, None]  # (B, T, H, H)
     b = update(w, k)  # (B, T, H, H)
-    # Fold the initial memory into the first step: b_0 <- a_0 * M_init + b_0
-    b = th.cat([(a[:, 0] * memory + b[:, 0]).unsqueeze(1), b[:, 1:]], dim=1)
+    b = _fold_initial_memory(a, b, keep, memory)
     memories = associative_scan(a, b)  # (B, T, H, H)
     if clamp is not None and bool((memories.detach().abs() > clamp).any()):
         # The clamp would have acted somewhere: the unclamped scan is not the recurrence, recompute exactly.
@@ -144,7 +179,7 @@ def _sequential_forward(theta, v_c, w, k, q, keep, memory, clamp):
     updates = update(w, k)  # (B, T, H, H)
     memories = th.empty_like(updates)  # M_t for t = 0..T-1
     for t in range(theta.shape[1]):
-        memory = (1.0 + tanh_z[:, t]) * (keep[:, t, None, None] * memory) + updates[:, t]
+        memory = (1.0 + tanh_z[:, t]) * reset_memory(keep[:, t, None, None], memory) + updates[:, t]
         if clamp is not None:
             memory = memory.clamp(-clamp, clamp)
         memories[:, t] = memory
@@ -177,7 +212,7 @@ class SequentialShm(th.autograd.Function):
         for t in range(n_steps - 1, -1, -1):
             grad_m = grad_m + grad_y[:, t].unsqueeze(-1) * q[:, t].unsqueeze(-2)
             previous = memories[:, t - 1] if t > 0 else initial_memory
-            kept = keep[:, t, None, None] * previous  # (B, H, H)
+            kept = reset_memory(keep[:, t, None, None], previous)  # (B, H, H)
             if clamp is not None:
                 # torch.clamp lets the gradient through where the pre-clamp value lies inside [-clamp, clamp]
                 pre = (1.0 + tanh_z[:, t]) * kept + w[:, t].unsqueeze(-1) * k[:, t].unsqueeze(-2)
@@ -189,7 +224,8 @@ class SequentialShm(th.autograd.Function):
             grad_z = grad_m * kept * (1.0 - tanh_z[:, t] ** 2)
             grad_theta[:, t] = th.einsum("bij,bj->bi", grad_z, v_c[:, t])
             grad_v_c[:, t] = th.einsum("bij,bi->bj", grad_z, theta[:, t])
-            grad_m = grad_m * (1.0 + tanh_z[:, t]) * keep[:, t, None, None]
+            # exactly 0 at a reset: M_t does not depend on M_{t-1} there, even where dL/dM_t is not finite
+            grad_m = reset_memory(keep[:, t, None, None], grad_m * (1.0 + tanh_z[:, t]))
         # keep comes from episode starts (data): no gradient
         return grad_theta, grad_v_c, grad_w, grad_k, grad_q, None, grad_m, None
 
@@ -223,7 +259,7 @@ def _chunk_scan(theta, v_c, w, k, q, keep, memory):
     """One chunk of :func:`_chunked`: read-outs (B, K, H), last memory (B, H, H), max |M| (detached scalar)."""
     a = calibration(theta, v_c) * keep[..., None, None]  # (B, K, H, H)
     b = update(w, k)
-    b = th.cat([(a[:, 0] * memory + b[:, 0]).unsqueeze(1), b[:, 1:]], dim=1)
+    b = _fold_initial_memory(a, b, keep, memory)
     memories = associative_scan(a, b)
     return th.einsum("btij,btj->bti", memories, q), memories[:, -1], memories.detach().abs().amax()
 

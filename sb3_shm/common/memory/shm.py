@@ -18,6 +18,8 @@ Per environment and step, with input ``x_t`` (D,) and memory ``M`` (H, H)::
 The recurrence itself lives in :mod:`sb3_shm.common.memory.scan`.
 """
 
+import numbers
+import warnings
 from typing import Literal
 
 import torch as th
@@ -29,22 +31,66 @@ Calibration = Literal["random", "fixed", "none"]
 CALIBRATIONS = ("random", "fixed", "none")
 
 
+def is_integer(value: object) -> bool:
+    """:return: whether ``value`` is an integer (Python or numpy), bools excluded: ``True`` is not a size"""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_real(value: object) -> bool:
+    """:return: whether ``value`` is a real number (Python or numpy, integer or float), bools and strings excluded"""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def check_memory_arguments(
     memory_size: int, bank_size: int, calibration: str, clamp: float | None, scan_impl: str, decay: float = 1.0
 ) -> None:
     """Raise a ValueError that names the bad memory option and the allowed values."""
-    if not (isinstance(memory_size, int) and memory_size >= 1):
+    if not (is_integer(memory_size) and memory_size >= 1):
         raise ValueError(f"memory_size must be an integer >= 1, got {memory_size!r}")
-    if not (isinstance(bank_size, int) and bank_size >= 1):
+    if not (is_integer(bank_size) and bank_size >= 1):
         raise ValueError(f"bank_size must be an integer >= 1, got {bank_size!r}")
-    if calibration not in CALIBRATIONS:
+    if not (isinstance(calibration, str) and calibration in CALIBRATIONS):
         raise ValueError(f"Unknown calibration mode {calibration!r}: choose one of {CALIBRATIONS}")
-    if clamp is not None and not clamp > 0:
+    if clamp is not None and not (is_real(clamp) and clamp > 0):
         raise ValueError(f"clamp must be a positive number or None (no clamp), got {clamp!r}")
-    if scan_impl not in SCAN_IMPLS:
+    if not (isinstance(scan_impl, str) and scan_impl in SCAN_IMPLS):
         raise ValueError(f"Unknown scan_impl {scan_impl!r}: choose one of {SCAN_IMPLS}")
-    if not (isinstance(decay, (int, float)) and 0.0 < decay <= 1.0):
+    if not (is_real(decay) and 0.0 < decay <= 1.0):
         raise ValueError(f"memory decay must be a number in (0, 1] (1 = the paper's cell, no decay), got {decay!r}")
+
+
+def memory_is_bounded(calibration: str, clamp: float | None, decay: float) -> bool:
+    """
+    Whether these options bound |M| for any finite input (``docs/guide/memory.md``, "What each option guarantees").
+
+    ``|U_t| <= u`` always, with ``u`` a constant of the cell's parameters (``k`` sums to at most 1, ``v`` is a linear map
+    of a LayerNorm output), and ``M_t = C_t * M_{t-1} + U_t`` with ``0 <= C_t <= c_max``:
+
+    - a clamp ``c``: ``|M| <= c``;
+    - ``c_max < 1`` (calibration ``"none"`` with decay < 1, or ``"random"`` / ``"fixed"`` with decay < 0.5):
+      ``|M| <= u / (1 - c_max)``;
+    - ``c_max = 1`` (``"none"`` with decay 1, or decay 0.5): ``|M_t| <= (t + 1) u``, at most linear in the episode
+      length (no overflow in any realistic episode);
+    - otherwise (``"random"`` / ``"fixed"``, decay > 0.5, no clamp) ``C`` can stay above 1 and the memory can grow
+      geometrically until it overflows: not bounded.
+
+    :param calibration: the calibration mode
+    :param clamp: the clamp, or None
+    :param decay: the memory decay gamma
+    :return: False only for the last case
+    """
+    return clamp is not None or calibration == "none" or decay <= 0.5
+
+
+def unbounded_memory_hint(calibration: str, decay: float) -> str:
+    """:return: why options without a bound are unbounded, and the fixes (for warnings and errors)"""
+    return (
+        f"with memory_clamp=None, calibration={calibration!r} and memory_decay={decay} (ShmCell: clamp, calibration, "
+        "decay) the memory has no bound: "
+        f"C_t = {decay} * (1 + tanh(...)) reaches up to {2 * decay:g} > 1, so |M| can grow geometrically over an "
+        "episode until it overflows (inf, then NaN). Set memory_clamp (the default 100 bounds |M| by 100), "
+        'memory_decay <= 0.5 or calibration="none"; see docs/guide/memory.md'
+    )
 
 
 class ShmCell(nn.Module):
@@ -88,17 +134,21 @@ class ShmCell(nn.Module):
     ):
         super().__init__()
         check_memory_arguments(memory_size, bank_size, calibration, clamp, scan_impl, decay)
-        if embed_dim is not None and not (isinstance(embed_dim, int) and embed_dim >= 1):
+        if embed_dim is not None and not (is_integer(embed_dim) and embed_dim >= 1):
             raise ValueError(f"embed_dim must be an integer >= 1 or None (no embedding), got {embed_dim!r}")
-        self.input_dim = input_dim
-        self.embed_dim = embed_dim
-        self.memory_size = memory_size
-        self.output_dim = output_dim or memory_size
-        self.bank_size = bank_size
+        if not memory_is_bounded(calibration, clamp, decay):
+            warnings.warn(unbounded_memory_hint(calibration, float(decay)), UserWarning, stacklevel=2)
+        # Python numbers: numpy integers are accepted above, and these are saved with the model and passed to torch
+        self.input_dim = int(input_dim)
+        self.embed_dim = None if embed_dim is None else int(embed_dim)
+        self.memory_size = int(memory_size)
+        self.output_dim = int(output_dim or memory_size)
+        self.bank_size = int(bank_size)
         self.calibration = calibration
-        self.clamp = clamp
+        self.clamp = None if clamp is None else float(clamp)
         self.scan_impl = scan_impl
         self.decay = float(decay)
+        input_dim, embed_dim, memory_size, bank_size = self.input_dim, self.embed_dim, self.memory_size, self.bank_size
 
         self.embed = nn.Sequential(nn.Linear(input_dim, embed_dim), nn.ReLU()) if embed_dim else nn.Identity()
         input_dim = embed_dim or input_dim
@@ -166,9 +216,11 @@ class ShmCell(nn.Module):
         :return: output (B, output_dim), M_t (B, H, H)
         """
         theta, v_c, w, k, q, shortcut = self._project(x, theta_idx)
-        memory = shm_step(memory, theta, v_c, w, k, self._keep(episode_starts, x.dtype), self.clamp)
-        read = th.einsum("bij,bj->bi", memory, q)
-        return self.out(read + shortcut), memory
+        new_memory = shm_step(memory, theta, v_c, w, k, self._keep(episode_starts, x.dtype), self.clamp)
+        if not th.isfinite(new_memory).all():
+            raise self._non_finite_error(new_memory, x, memory, episode_starts)
+        read = th.einsum("bij,bj->bi", new_memory, q)
+        return self.out(read + shortcut), new_memory
 
     def forward(
         self, x: th.Tensor, memory: th.Tensor, episode_starts: th.Tensor, theta_idx: th.Tensor
@@ -184,5 +236,44 @@ class ShmCell(nn.Module):
         """
         theta, v_c, w, k, q, shortcut = self._project(x, theta_idx)
         keep = self._keep(episode_starts, x.dtype)
-        read, memory = shm_sequence(theta, v_c, w, k, q, keep, memory, self.clamp, self.scan_impl)
-        return self.out(read + shortcut), memory
+        read, last = shm_sequence(theta, v_c, w, k, q, keep, memory, self.clamp, self.scan_impl)
+        # A non-finite M_t makes its read-out non-finite (q >= 0 sums to about 1), so checking the (B, T, H) read-outs
+        # and the last memory finds it without the (B, T, H, H) memories, which the fused kernels never store
+        if not (th.isfinite(read).all() and th.isfinite(last).all()):
+            bad = ~(th.isfinite(read).flatten(1).all(1) & th.isfinite(last).flatten(1).all(1))
+            raise self._non_finite_error(bad, x, memory, episode_starts[:, 0])
+        return self.out(read + shortcut), last
+
+    def _non_finite_error(
+        self, memory: th.Tensor, x: th.Tensor, previous: th.Tensor, episode_starts: th.Tensor
+    ) -> FloatingPointError:
+        """
+        The error for a memory that turned NaN or inf, with its cause. Runs only on that failure: the check that
+        calls it is one ``isfinite`` pass over the new memory (or the read-outs).
+
+        :param memory: the new memory (B, H, H), or (B,) True for the batch elements whose memory is not finite
+        :param x: the cell's input, (B, D) or (B, T, D)
+        :param previous: the memory before the step (or the sequence), (B, H, H)
+        :param episode_starts: (B,) episode starts of the (first) step
+        :return: the error to raise, naming the environments (batch elements) concerned
+        """
+        bad = memory if memory.dtype == th.bool else ~th.isfinite(memory).flatten(1).all(1)
+        where = f"ShmCell memory is not finite (NaN or inf) for environment(s) {th.nonzero(bad).flatten().tolist()}: "
+        kept = episode_starts.reshape(-1) == 0
+        if not th.isfinite(x).all():
+            cause = (
+                "its input is not finite: check the observations (ShmPPO's policies do unless check_observations=False) "
+                "and the features extractor"
+            )
+        elif not all(th.isfinite(parameter).all() for parameter in self.parameters()):
+            cause = "the cell's parameters are not finite (training diverged: lower the learning rate or max_grad_norm)"
+        elif not th.isfinite(previous[kept]).all():
+            cause = (
+                "the memory passed in (the state) is not finite: start a new episode there (episode_start=True) or "
+                "pass state=None"
+            )
+        elif not memory_is_bounded(self.calibration, self.clamp, self.decay):
+            cause = f"it overflowed: {unbounded_memory_hint(self.calibration, self.decay)}"
+        else:
+            cause = "an intermediate value overflowed (the inputs are very large)"
+        return FloatingPointError(where + cause)
