@@ -188,6 +188,28 @@ def test_bad_arguments(make: Callable, match: str) -> None:
         make()
 
 
+@pytest.mark.parametrize("env_class", [WindEnv, PointRobotEnv])
+@pytest.mark.parametrize(
+    "action, match",
+    [
+        (np.array([np.nan, 0.5]), r"the action holds NaN: array\(\[nan, 0\.5\]\)"),
+        (np.zeros(3), r"the action must have shape \(2,\), got shape \(3,\)"),
+        (np.zeros((1, 2)), r"the action must have shape \(2,\), got shape \(1, 2\)"),
+        (0.5, r"the action must have shape \(2,\), got shape \(\)"),
+        (["left", "up"], r"the action must be 2 numbers, shape \(2,\), got \['left', 'up'\]"),
+    ],
+)
+def test_meta_envs_refuse_bad_actions(env_class: type[gym.Env], action: object, match: str) -> None:
+    """NaN would make the position NaN for the rest of the episode; a wrong shape gave a numpy reshape error."""
+    env = env_class()
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=f"{env_class.__name__}: {match}"):
+        env.step(action)
+    position = env.position
+    env.step(np.array([np.inf, -np.inf]))  # out of range like any other action: clipped to [-1, 1]
+    assert np.isfinite(env.position).all() and not np.array_equal(env.position, position)
+
+
 @pytest.mark.parametrize("env_class", [VisualMatchEnv, KeyToDoorEnv, WindEnv, PointRobotEnv])
 def test_step_needs_reset(env_class: type[gym.Env]) -> None:
     env = env_class()

@@ -274,6 +274,82 @@ def test_episode_start_resets_predict_memory():
     np.testing.assert_allclose(reset[0], fresh[0])
 
 
+def test_dict_observations_need_the_multi_input_policy():
+    """Refused at construction, like SB3's PPO, instead of ``'dict' object has no attribute 'flatten'`` at the first step."""
+    for policy in ("MlpShmPolicy", "CnnShmPolicy"):
+        with pytest.raises(ValueError, match="You must use `MultiInputShmPolicy` when working with dict observation"):
+            ShmPPO(policy, SimpleMultiObsEnv(), n_steps=16, batch_size=16)
+
+
+def test_numpy_memory_size_and_refused_types():
+    model = ShmPPO("MlpShmPolicy", "CartPole-v1", n_steps=16, batch_size=16, policy_kwargs=dict(memory_size=np.int64(8)))
+    model.learn(32)
+    assert model.policy.memory_size == 8 and model.predict(np.zeros(4, dtype=np.float32))[1][0].shape == (1, 8, 8)
+    for kwargs, message in [
+        (dict(memory_size=True), "memory_size must be an integer >= 1, got True"),
+        (dict(memory_clamp="100"), "clamp must be a positive number or None"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            ShmPPO("MlpShmPolicy", "CartPole-v1", n_steps=16, batch_size=16, policy_kwargs=kwargs)
+
+
+def test_unbounded_memory_options_warn():
+    with pytest.warns(UserWarning, match="memory_clamp=None.*no bound"):
+        ShmPPO("MlpShmPolicy", "CartPole-v1", n_steps=16, batch_size=16, policy_kwargs=dict(memory_clamp=None))
+
+
+class NanObservationEnv(gym.Env):
+    """Box observations; ``bad_step`` returns one with a NaN (or inf) in entry 1, or in the Dict key ``"b"``."""
+
+    def __init__(self, bad_step: int = 3, value: float = float("nan"), dict_obs: bool = False):
+        box = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)
+        self.observation_space = gym.spaces.Dict(a=box, b=box) if dict_obs else box
+        self.action_space = gym.spaces.Discrete(2)
+        self.bad_step, self.value, self.dict_obs, self.t = bad_step, value, dict_obs, 0
+
+    def _obs(self):
+        obs = np.zeros(3, dtype=np.float32)
+        if self.t == self.bad_step:
+            obs[1] = self.value
+        return dict(a=np.zeros(3, dtype=np.float32), b=obs) if self.dict_obs else obs
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._obs(), {}
+
+    def step(self, action):
+        self.t += 1
+        return self._obs(), 0.0, self.t >= 50, False, {}
+
+
+@pytest.mark.parametrize("dict_obs", [False, True])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_observations_are_named(dict_obs, value):
+    """In rollouts (environment 1 of 2 goes bad) and in predict, with the environment index and the Dict key."""
+    policy = "MultiInputShmPolicy" if dict_obs else "MlpShmPolicy"
+    name = r"observation\['b'\]" if dict_obs else "observation"
+    env = make_vec_env(NanObservationEnv, n_envs=2, env_kwargs=dict(value=value, dict_obs=dict_obs))
+    env.envs[0].unwrapped.bad_step = -1
+    model = ShmPPO(policy, env, n_steps=16, batch_size=16)
+    with pytest.raises(ValueError, match=rf"The {name} of environment\(s\) \[1\] holds NaN or inf"):
+        model.learn(32)
+    obs = NanObservationEnv(bad_step=0, value=value, dict_obs=dict_obs).reset()[0]
+    with pytest.raises(ValueError, match=rf"The {name} of environment\(s\) \[0\] holds NaN or inf"):
+        model.predict(obs)
+
+
+def test_observation_check_can_be_turned_off():
+    """Without it, the memory's own check still stops the NaN (a FloatingPointError), and old saves load with it on."""
+    kwargs = dict(check_observations=False)
+    model = ShmPPO("MlpShmPolicy", NanObservationEnv(), n_steps=16, batch_size=16, policy_kwargs=kwargs)
+    with pytest.raises(FloatingPointError, match="its input is not finite"):
+        model.predict(NanObservationEnv(bad_step=0).reset()[0])
+    data = model.policy._get_constructor_parameters()
+    assert data.pop("check_observations") is False
+    assert ShmActorCriticPolicy(**data).check_observations, "a saved policy without the option gets the default"
+
+
 @pytest.mark.slow
 def test_learns_a_memory_task_that_ppo_cannot():
     """Recall a cue after 5 blank steps: ShmPPO reaches return 1 (measured ~15 s); memoryless PPO stays at ~0."""

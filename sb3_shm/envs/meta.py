@@ -143,7 +143,7 @@ class MetaNavigationEnv(gym.Env[np.ndarray, np.ndarray]):
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if not self._running:
             raise RuntimeError(f"{type(self).__name__}.step() called before reset() or after the episode ended: call reset()")
-        action = np.clip(np.asarray(action, dtype=np.float64).reshape(2), -1.0, 1.0)
+        action = np.clip(self._check_action(action), -1.0, 1.0)
         self._state = self._state + MAX_ACTION * action + self._drift()
         reached = bool(np.linalg.norm(self._state - self._goal()) <= self.goal_radius)
         self._success |= reached
@@ -158,6 +158,26 @@ class MetaNavigationEnv(gym.Env[np.ndarray, np.ndarray]):
         elif inner_done:
             self._state = self._start_state()
         return self._observe(inner_done, action, reward), reward, terminated, False, info
+
+    def _check_action(self, action: Any) -> np.ndarray:
+        """
+        :param action: the action passed to :meth:`step`
+        :return: it as a float64 array of the action space's shape (2,); a ValueError names it when it is not
+            numeric, has another shape, or holds NaN (which would make the position NaN for the rest of the episode;
+            infinities are clipped like any action outside [-1, 1])
+        """
+        try:
+            array = np.asarray(action, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{type(self).__name__}: the action must be 2 numbers, shape (2,), got {action!r}") from error
+        if array.shape != self.action_space.shape:
+            raise ValueError(
+                f"{type(self).__name__}: the action must have shape {self.action_space.shape}, got shape {array.shape} "
+                f"({action!r})"
+            )
+        if np.isnan(array).any():
+            raise ValueError(f"{type(self).__name__}: the action holds NaN: {action!r}")
+        return array
 
     def _observe(self, inner_done: bool, action: np.ndarray, reward: float) -> np.ndarray:
         parts = [self._state]

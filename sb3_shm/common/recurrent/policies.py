@@ -71,6 +71,10 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
     :param scan_impl: implementation of the whole-sequence recurrence used in training
         (``"auto"``: ``"fused"`` on CPU, ``"triton"`` on CUDA, when installed; or ``"sequential"``, ``"chunked"``,
         ``"scan"``, ``"loop"``; see :mod:`sb3_shm.common.memory.scan`)
+    :param check_observations: raise a ValueError naming the environment (and the Dict key) when an observation
+        holds NaN or inf, in rollouts (:meth:`forward`, :meth:`predict_values`) and in :meth:`predict`, instead of
+        letting it poison the memory. One ``isfinite`` pass over the observations per step; False skips it (the
+        memory's own finiteness check still stops a NaN, with a less specific message).
     """
 
     def __init__(
@@ -102,8 +106,10 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         enable_critic_memory: bool = True,
         scan_impl: ScanImpl = "auto",
         critic_trains_memory: bool = False,
+        check_observations: bool = True,
     ):
         check_memory_arguments(memory_size, bank_size, calibration, memory_clamp, scan_impl, memory_decay)
+        _check_features_extractor(type(self), observation_space, features_extractor_class)
         if shared_memory and enable_critic_memory:
             raise ValueError(
                 "Choose between a shared memory (shared_memory=True, enable_critic_memory=False), a separate critic "
@@ -115,6 +121,7 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
             )
         if shared_memory and not share_features_extractor:
             raise ValueError("shared_memory=True needs share_features_extractor=True: one memory reads one feature vector.")
+        memory_size = int(memory_size)
         self.memory_output_dim = memory_size
         super().__init__(
             observation_space,
@@ -139,6 +146,7 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         self.shared_memory = shared_memory
         self.critic_trains_memory = critic_trains_memory
         self.enable_critic_memory = enable_critic_memory
+        self.check_observations = check_observations
         memory_kwargs: dict[str, Any] = dict(
             memory_size=memory_size,
             embed_dim=memory_input_dim,
@@ -169,6 +177,7 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
             enable_critic_memory=self.enable_critic_memory,
             scan_impl=cell.scan_impl,
             critic_trains_memory=self.critic_trains_memory,
+            check_observations=self.check_observations,
         )
         return data
 
@@ -272,6 +281,8 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         :param theta_idx: (n_envs,) calibration indices; drawn here if None
         :return: action, value, log probability of the action, new memories
         """
+        if self.check_observations:
+            check_finite_observations(obs)
         if theta_idx is None:
             theta_idx = self.sample_theta_indices(states.pi.shape[0])
         latent_pi, latent_vf, states = self._latents(obs, states, episode_starts, theta_idx)
@@ -316,6 +327,8 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         :param theta_idx: (n_envs,) calibration indices; drawn here if None
         :return: the estimated values, (n_envs, 1)
         """
+        if self.check_observations:
+            check_finite_observations(obs)
         if theta_idx is None:
             theta_idx = self.sample_theta_indices(memory.shape[0])
         features = super(ActorCriticPolicy, self).extract_features(obs, self.vf_features_extractor)
@@ -387,6 +400,8 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         """
         self.set_training_mode(False)
         observation, vectorized_env = self.obs_to_tensor(observation)
+        if self.check_observations:
+            check_finite_observations(observation)
         if isinstance(observation, dict):
             n_envs = observation[next(iter(observation.keys()))].shape[0]
         else:
@@ -430,3 +445,37 @@ class ShmMultiInputActorCriticPolicy(ShmActorCriticPolicy):
 
     def __init__(self, *args: Any, features_extractor_class: type[BaseFeaturesExtractor] = CombinedExtractor, **kwargs: Any):
         super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)
+
+
+def check_finite_observations(obs: th.Tensor | dict[str, th.Tensor]) -> None:
+    """
+    Raise a ValueError naming the environment(s) (and the Dict key) whose observation holds NaN or inf.
+
+    :param obs: a batch of observations, (n_envs, ...), or a dict of them; integer observations cannot hold NaN
+    """
+    for key, value in obs.items() if isinstance(obs, dict) else [(None, obs)]:
+        if value.is_floating_point() and not th.isfinite(value).all():
+            bad = th.nonzero(~th.isfinite(value).reshape(value.shape[0], -1).all(dim=1)).flatten().tolist()
+            name = "observation" if key is None else f"observation[{key!r}]"
+            raise ValueError(
+                f"The {name} of environment(s) {bad} holds NaN or inf, which the memory would keep until the episode "
+                "ends: fix the environment or replace them in a wrapper (e.g. np.nan_to_num in "
+                "gymnasium.wrappers.TransformObservation). policy_kwargs=dict(check_observations=False) turns this "
+                "check off."
+            )
+
+
+def _check_features_extractor(
+    policy_class: type, observation_space: spaces.Space, features_extractor_class: type[BaseFeaturesExtractor]
+) -> None:
+    """
+    Refuse a Dict observation space with a features extractor that needs one array (FlattenExtractor, NatureCNN), as
+    Stable-Baselines3's ``BaseAlgorithm`` refuses ``MlpPolicy`` / ``CnnPolicy`` with Dict observations: otherwise the
+    first step fails with ``'dict' object has no attribute 'flatten'``.
+    """
+    if isinstance(observation_space, spaces.Dict) and issubclass(features_extractor_class, (FlattenExtractor, NatureCNN)):
+        raise ValueError(
+            f"You must use `MultiInputShmPolicy` when working with dict observation space, not {policy_class.__name__} "
+            f"with {features_extractor_class.__name__} (MlpShmPolicy / CnnShmPolicy take one array): use "
+            "MultiInputShmPolicy, or a features extractor for Dict observations"
+        )
