@@ -12,8 +12,17 @@ import numpy as np
 import pytest
 import yaml
 
-from sb3_shm.zoo import HYPERPARAMS_FILE, ZooConfigError, check_hyperparams, install_hook
-from sb3_shm.zoo import _patch
+from sb3_shm.zoo import (
+    HYPERPARAMS_FILE,
+    ZooConfigError,
+    _patch,
+    check_hyperparams,
+    check_policy_kwargs,
+    convert_shm_ppo_params,
+    install_hook,
+    sample_shm_ppo_params,
+)
+from sb3_shm.zoo.compat import ZooShapeWarning
 
 ROOT = Path(__file__).resolve().parent.parent
 # Keep the subprocesses light on the shared CI cores
@@ -84,11 +93,11 @@ def test_hook_extends_rl_zoo3():
 
 
 def test_shape_change_warns_with_version():
-    with pytest.warns(_patch.ZooShapeWarning, match=r"rl_zoo3 \S+ changed shape"):
+    with pytest.warns(ZooShapeWarning, match=r"rl_zoo3 \S+ changed shape"):
         _patch.patch_module("rl_zoo3.utils", types.SimpleNamespace(__name__="rl_zoo3.utils"))
-    with pytest.warns(_patch.ZooShapeWarning, match="HYPERPARAMS_SAMPLER"):
+    with pytest.warns(ZooShapeWarning, match="HYPERPARAMS_SAMPLER"):
         _patch.patch_module("rl_zoo3.hyperparams_opt", types.SimpleNamespace(__name__="rl_zoo3.hyperparams_opt"))
-    with pytest.warns(_patch.ZooShapeWarning, match="ExperimentManager"):
+    with pytest.warns(ZooShapeWarning, match="ExperimentManager"):
         _patch.patch_module("rl_zoo3.exp_manager", types.SimpleNamespace(__name__="rl_zoo3.exp_manager"))
 
 
@@ -263,22 +272,20 @@ def test_hyperparam_checks(override, message):
 
 
 def test_policy_kwargs_checks():
-    _patch.check_policy_kwargs("MlpShmPolicy", {"memory_size": 8, "calibration": "fixed"})
+    check_policy_kwargs("MlpShmPolicy", {"memory_size": 8, "calibration": "fixed"})
     with pytest.raises(ZooConfigError, match="lstm_hidden_size"):
-        _patch.check_policy_kwargs("MlpShmPolicy", {"lstm_hidden_size": 8})
+        check_policy_kwargs("MlpShmPolicy", {"lstm_hidden_size": 8})
     with pytest.raises(ZooConfigError, match="calibration"):
-        _patch.check_policy_kwargs("MlpShmPolicy", {"calibration": "sometimes"})
-    with pytest.raises(ZooConfigError, match="memory_decay"):
-        _patch.check_policy_kwargs("MlpShmPolicy", {"memory_decay": 2})
+        check_policy_kwargs("MlpShmPolicy", {"calibration": "sometimes"})
+    with pytest.raises(ZooConfigError, match="memory.decay"):
+        check_policy_kwargs("MlpShmPolicy", {"memory_decay": 2})
     with pytest.raises(ZooConfigError, match="needs enable_critic_memory=False"):
-        _patch.check_policy_kwargs("MlpShmPolicy", {"shared_memory": True})
+        check_policy_kwargs("MlpShmPolicy", {"shared_memory": True})
     with pytest.raises(ZooConfigError, match="critic_trains_memory=True needs shared_memory=True"):
-        _patch.check_policy_kwargs("MlpShmPolicy", {"critic_trains_memory": True})
-    _patch.check_policy_kwargs(
-        "MlpShmPolicy", {"shared_memory": True, "enable_critic_memory": False, "critic_trains_memory": True}
-    )
+        check_policy_kwargs("MlpShmPolicy", {"critic_trains_memory": True})
+    check_policy_kwargs("MlpShmPolicy", {"shared_memory": True, "enable_critic_memory": False, "critic_trains_memory": True})
     with pytest.raises(ZooConfigError, match="unknown policy"):
-        _patch.check_policy_kwargs("MlpLstmPolicy", None)
+        check_policy_kwargs("MlpLstmPolicy", None)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -293,10 +300,10 @@ def test_sampler_builds_a_model():
     sharing = set()
     for _ in range(6):
         trial = study.ask()
-        params = _patch.sample_shm_ppo_params(trial, 0, 1, {})
+        params = sample_shm_ppo_params(trial, 0, 1, {})
         assert params["batch_size"] <= params["n_steps"]
         assert params["policy_kwargs"]["calibration"] in ("random", "fixed", "none")
-        assert _patch.convert_shm_ppo_params(trial.params) == params
+        assert convert_shm_ppo_params(trial.params) == params
         # as the zoo builds a trial's model: the sampled values over the entry's, here one with long sequences
         # (VisualMatch's and POPGym's entries set sequence_length; the sampled n_steps may be shorter)
         model = ShmPPO("MlpShmPolicy", "CartPole-v1", **{"sequence_length": 1024, **params})
@@ -322,7 +329,7 @@ def test_benchmark_tunes_recurrent_ppo_over_the_same_ppo_space():
     lstm_study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(2):
         shm_trial, lstm_trial = shm_study.ask(), lstm_study.ask()
-        shm_params = _patch.sample_shm_ppo_params(shm_trial, 0, 1, {})
+        shm_params = sample_shm_ppo_params(shm_trial, 0, 1, {})
         params = optimize.sample_ppo_lstm_params(lstm_trial, 0, 1, {})
         # same PPO search space (names and ranges), memories apart
         shared = set(shm_trial.distributions) & set(lstm_trial.distributions)

@@ -4,7 +4,7 @@ trials, steps per trial, Optuna sampler and pruner, evaluation and seed, over th
 
 rl_zoo3's own ``ppo_lstm`` sampler is its PPO sampler (batch sizes down to 4 and rollouts up to 4096 steps: trials of
 tens of minutes on a CPU) and samples nothing of the LSTM. Here RecurrentPPO gets ShmPPO's PPO space
-(:func:`sb3_shm.zoo._patch.sample_ppo_part`) plus its memory's size (``lstm_hidden_size``), as ShmPPO gets its
+(:func:`sb3_shm.zoo.sampler.sample_ppo_part`) plus its memory's size (``lstm_hidden_size``), as ShmPPO gets its
 memory's options; the change lives in this script's processes only. ShmPPO's entries come from the package's
 ``shm_ppo.yml``, RecurrentPPO's from ``benchmarks/learning/hyperparams/ppo_lstm.yml`` (the non-sampled settings:
 ``n_envs``, ``normalize``, policy).
@@ -29,7 +29,7 @@ LSTM_HIDDEN_SIZES = [16, 32, 64, 128, 256]
 
 def sample_ppo_lstm_params(trial: Any, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
     """RecurrentPPO: ShmPPO's PPO space plus the LSTM's hidden size (a critic LSTM of its own, like ShmPPO's)."""
-    from sb3_shm.zoo._patch import sample_ppo_part
+    from sb3_shm.zoo.sampler import sample_ppo_part
 
     hyperparams = convert_ppo_lstm_params(
         {**sample_ppo_part(trial), "lstm_hidden_size": trial.suggest_categorical("lstm_hidden_size", LSTM_HIDDEN_SIZES)}
@@ -41,7 +41,7 @@ def sample_ppo_lstm_params(trial: Any, n_actions: int, n_envs: int, additional_a
 
 def convert_ppo_lstm_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
     """Sampled values (``trial.params``) -> RecurrentPPO hyperparameters."""
-    from sb3_shm.zoo._patch import convert_ppo_part
+    from sb3_shm.zoo.sampler import convert_ppo_part
 
     params = dict(sampled_params)
     hyperparams, policy_kwargs = convert_ppo_part(params)

@@ -2,10 +2,20 @@
 RL Zoo (rl_zoo3) integration: ``--algo shm_ppo`` in every zoo entry point.
 
 Installing sb3-shm adds ``sb3_shm_zoo.pth`` to site-packages; at interpreter start it installs a tiny import
-hook (``sb3_shm/zoo/_hook.py``, standard library only) that extends rl_zoo3 when rl_zoo3 is imported:
-``ALGOS["shm_ppo"]``, an Optuna sampler, the default hyperparameter file (``sb3_shm/hyperparams/shm_ppo.yml``),
-the package's environments, and working hub download/upload. ``SB3_SHM_NO_ZOO_HOOK=1`` turns it off;
-``python -m sb3_shm.zoo train|enjoy|...`` does the same without the ``.pth`` file. See ``docs/zoo.md``.
+hook (``_hook.py``, standard library only) that extends rl_zoo3 when rl_zoo3 is imported. What each file does:
+
+- ``_hook.py``: the import hook: calls ``_patch.py`` when an rl_zoo3 module is imported or run as a script;
+- ``_patch.py``: which patch runs for which rl_zoo3 module;
+- ``algos.py``: the algorithms this package adds (one :class:`~sb3_shm.zoo.algos.ZooAlgo` line each) and the
+  patches that register them (``ALGOS``, samplers, default hyperparameter file, environments);
+- ``config.py``: checks of a yml entry, for one-line :class:`~sb3_shm.zoo.config.ZooConfigError` messages;
+- ``sampler.py``: the ``--optimize`` samplers;
+- ``upstream.py``: fixes for upstream defects, each with its version;
+- ``cli.py``: one-line errors for zoo runs; ``compat.py``: the warning when rl_zoo3 changes shape;
+- ``_build.py``: the build step that installs the ``.pth`` file; ``__main__.py``: ``python -m sb3_shm.zoo``.
+
+``SB3_SHM_NO_ZOO_HOOK=1`` turns the hook off; ``python -m sb3_shm.zoo train|enjoy|...`` does the same without the
+``.pth`` file. See ``docs/zoo.md``.
 """
 
 import importlib
@@ -14,20 +24,20 @@ import os
 import sys
 from types import ModuleType
 
-from sb3_shm.zoo._patch import (
-    ALGO,
-    HYPERPARAMS_FILE,
-    ZooConfigError,
-    check_hyperparams,
-    convert_shm_ppo_params,
-    sample_shm_ppo_params,
-)
+from sb3_shm.zoo.algos import ALGOS, ZooAlgo
+from sb3_shm.zoo.config import ZooConfigError, check_hyperparams, check_policy_kwargs
+from sb3_shm.zoo.sampler import convert_shm_ppo_params, sample_shm_ppo_params
+
+# The default hyperparameter file of shm_ppo
+HYPERPARAMS_FILE = ALGOS["shm_ppo"].hyperparams_file
 
 __all__ = [
-    "ALGO",
+    "ALGOS",
     "HYPERPARAMS_FILE",
+    "ZooAlgo",
     "ZooConfigError",
     "check_hyperparams",
+    "check_policy_kwargs",
     "convert_shm_ppo_params",
     "hook_module",
     "install_hook",

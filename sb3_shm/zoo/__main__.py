@@ -31,10 +31,10 @@ def main(argv: list[str] | None = None) -> None:
         print(usage)
         return
     from sb3_shm.zoo import install_hook
-    from sb3_shm.zoo._patch import install_excepthook, shm_ppo_requested
+    from sb3_shm.zoo.cli import algo_requested, install_excepthook
 
     install_hook(force=True)
-    if shm_ppo_requested(argv[1:]):
+    if algo_requested(argv[1:]):
         install_excepthook()
     module = COMMANDS[argv[0]]
     sys.argv = [f"{sys.argv[0]} {argv[0]}", *argv[1:]]

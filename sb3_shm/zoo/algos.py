@@ -1,0 +1,157 @@
+"""
+The algorithms this package adds to the RL Zoo, one :class:`ZooAlgo` line each, and the patches that add them to
+rl_zoo3's registries (``ALGOS``, the Optuna samplers, the default hyperparameter file) when rl_zoo3 is imported.
+"""
+
+import functools
+import importlib
+import inspect
+import os
+import warnings
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from sb3_shm.zoo.compat import MARK, dict_attr, warn_shape
+
+HYPERPARAMS_DIR = Path(__file__).resolve().parent.parent / "hyperparams"
+
+
+class ZooAlgo(NamedTuple):
+    """
+    An algorithm of this package as the zoo sees it. Objects are named as ``"module:attribute"`` and imported only
+    when rl_zoo3 needs them (the import hook runs before torch is imported, and must stay cheap).
+
+    :param name: the ``--algo`` value
+    :param algorithm: the algorithm class, e.g. ``"sb3_shm:ShmPPO"``
+    :param sampler: the ``--optimize`` sampler, ``(trial, n_actions, n_envs, additional_args) -> hyperparameters``
+    :param converter: turns a trial's ``params`` back into hyperparameters (``--trial-id``)
+    """
+
+    name: str
+    algorithm: str
+    sampler: str | None = None
+    converter: str | None = None
+
+    @property
+    def hyperparams_file(self) -> Path:
+        """The default hyperparameter file, shipped in the package (``sb3_shm/hyperparams/<name>.yml``)."""
+        return HYPERPARAMS_DIR / f"{self.name}.yml"
+
+    def load(self, attribute: str = "algorithm") -> Any:
+        """Import the object named by ``attribute`` (``"algorithm"``, ``"sampler"`` or ``"converter"``)."""
+        module, name = getattr(self, attribute).split(":")
+        return getattr(importlib.import_module(module), name)
+
+
+ALGOS: dict[str, ZooAlgo] = {
+    algo.name: algo
+    for algo in (
+        ZooAlgo(
+            "shm_ppo",
+            "sb3_shm:ShmPPO",
+            "sb3_shm.zoo.sampler:sample_shm_ppo_params",
+            "sb3_shm.zoo.sampler:convert_shm_ppo_params",
+        ),
+    )
+}
+
+
+def patch_utils(module: Any) -> None:
+    """``rl_zoo3.utils.ALGOS``: the ``--algo`` choices of every zoo script."""
+    algos = dict_attr(module, "ALGOS")
+    if algos is None:
+        return
+    for algo in ALGOS.values():
+        if algo.name not in algos:
+            algos[algo.name] = algo.load()
+
+
+def patch_hyperparams_opt(module: Any) -> None:
+    """``rl_zoo3.hyperparams_opt``: the ``--optimize`` samplers and their converters."""
+    samplers = dict_attr(module, "HYPERPARAMS_SAMPLER")
+    converters = dict_attr(module, "HYPERPARAMS_CONVERTER")
+    for algo in ALGOS.values():
+        if samplers is not None and algo.sampler is not None and algo.name not in samplers:
+            samplers[algo.name] = algo.load("sampler")
+        if converters is not None and algo.converter is not None and algo.name not in converters:
+            converters[algo.name] = algo.load("converter")
+
+
+def patch_import_envs(module: Any) -> None:
+    """``rl_zoo3.import_envs``: register the package's environments too."""
+    import_sb3_shm_envs()
+
+
+def import_sb3_shm_envs() -> bool:
+    """Register the package's environments (VisualMatch-v0, ...) in gymnasium's registry, if they exist."""
+    try:
+        importlib.import_module("sb3_shm.envs")
+    except ModuleNotFoundError as error:
+        if error.name in ("sb3_shm.envs", "sb3_shm"):
+            return False
+        warnings.warn(f"sb3-shm: could not register the package's environments ({error})", RuntimeWarning, stacklevel=2)
+        return False
+    return True
+
+
+def _default_config_path(exp_manager_module: Any, algo: str) -> str:
+    # Same rule as ExperimentManager.__init__
+    base = Path(exp_manager_module.__file__).parent
+    default_path = base if (base / "hyperparams").is_dir() else base.parent
+    return str(default_path / f"hyperparams/{algo}.yml")
+
+
+def patch_exp_manager(module: Any) -> None:
+    """
+    ``rl_zoo3.exp_manager.ExperimentManager`` (rl_zoo3 has no plugin mechanism for either):
+
+    - the default hyperparameter file: rl_zoo3 looks for ``hyperparams/<algo>.yml`` inside its own package; use the
+      one shipped with sb3-shm;
+    - the yml entry is checked (:mod:`sb3_shm.zoo.config`) before the zoo builds the model, for one-line errors.
+    """
+    from sb3_shm.zoo.config import check_hyperparams, check_policy_kwargs
+
+    manager = getattr(module, "ExperimentManager", None)
+    needed = ("__init__", "_preprocess_hyperparams", "read_hyperparameters")
+    if not isinstance(manager, type) or not all(hasattr(manager, attribute) for attribute in needed):
+        warn_shape("rl_zoo3.exp_manager.ExperimentManager lost __init__/_preprocess_hyperparams/read_hyperparameters")
+        return
+    if getattr(manager.__init__, MARK, False):
+        return
+    original_init = manager.__init__
+    original_preprocess = manager._preprocess_hyperparams
+    try:
+        init_signature: inspect.Signature | None = inspect.signature(original_init)
+    except (TypeError, ValueError):
+        init_signature = None
+    if init_signature is None or "config" not in init_signature.parameters:
+        warn_shape("ExperimentManager.__init__ has no `config` parameter")
+
+    @functools.wraps(original_init)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        algo = ALGOS.get(getattr(self, "algo", None))  # type: ignore[arg-type]
+        if algo is None or init_signature is None or "config" not in init_signature.parameters:
+            return
+        config = init_signature.bind(self, *args, **kwargs).arguments.get("config")
+        default = _default_config_path(module, algo.name)
+        if config is None and getattr(self, "config", None) == default and not os.path.isfile(default):
+            self.config = str(algo.hyperparams_file)
+
+    @functools.wraps(original_preprocess)
+    def _preprocess_hyperparams(self, hyperparams: dict[str, Any], *args: Any, **kwargs: Any):
+        algo = ALGOS.get(getattr(self, "algo", None))  # type: ignore[arg-type]
+        if algo is None:
+            return original_preprocess(self, hyperparams, *args, **kwargs)
+        where = f"{getattr(self, 'config', '?')} [{getattr(getattr(self, 'env_name', None), 'gym_id', '?')}]"
+        overrides = getattr(self, "custom_hyperparams", None) or {}
+        check_hyperparams(hyperparams, where, overrides=overrides, algo=algo.name)
+        result = original_preprocess(self, hyperparams, *args, **kwargs)
+        processed = result[0] if isinstance(result, tuple) else result
+        if isinstance(processed, dict):
+            check_policy_kwargs(processed.get("policy"), processed.get("policy_kwargs"), where, algo=algo.name)
+        return result
+
+    setattr(__init__, MARK, True)
+    manager.__init__ = __init__  # type: ignore[method-assign]
+    manager._preprocess_hyperparams = _preprocess_hyperparams  # type: ignore[attr-defined]
