@@ -413,26 +413,17 @@ class ShmPPO(RecurrentPPO):
         :param include: names of parameters that might be excluded but should be included anyway
         """
         point = self._rollout_start if self._rollout_start is not None else self._resume_point()
-        live = {name: self.__dict__.get(name) for name in point}
-        # BaseAlgorithm.save pickles self.__dict__: show it the resume point for the time of the save
-        self.__dict__.update(point)
-        try:
-            self._save_to(path, exclude, include)
-        finally:
-            for name, value in live.items():
-                if name.startswith("_saved_"):
-                    self.__dict__.pop(name, None)
-                else:
-                    self.__dict__[name] = value
-
-    def _save_to(self, path: str | pathlib.Path | Any, exclude: list[str] | None, include: list[str] | None) -> None:
+        # BaseAlgorithm.save pickles the model's __dict__: give it a shallow copy that shows the resume point, so the
+        # live model is never modified (the copy shares the policy, the buffer and the environment)
+        snapshot = copy(self)
+        snapshot.__dict__.update(point)
         if not isinstance(path, (str, pathlib.Path)):
-            super().save(path, exclude=exclude, include=include)
+            RecurrentPPO.save(snapshot, path, exclude=exclude, include=include)
             return
         path = pathlib.Path(path)
         if path.suffix == "":
             path = path.with_suffix(".zip")
-        atomic_save(path, lambda file: super(ShmPPO, self).save(file, exclude=exclude, include=include))
+        atomic_save(path, lambda file: RecurrentPPO.save(snapshot, file, exclude=exclude, include=include))
 
     @classmethod
     def load(  # type: ignore[override]
