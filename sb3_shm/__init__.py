@@ -4,6 +4,7 @@ import sb3_shm.envs  # noqa: F401  (registers VisualMatch-v0, KeyToDoor-v0, Wind
 from sb3_shm.callbacks import MemoryDiagnosticsCallback
 from sb3_shm.common.memory import ShmCell
 from sb3_shm.shm_ppo import CnnShmPolicy, MlpShmPolicy, MultiInputShmPolicy, ShmPPO
+from sb3_shm.shm_sac import ShmSAC
 
 # Read version from file
 version_file = os.path.join(os.path.dirname(__file__), "version.txt")
@@ -17,5 +18,6 @@ __all__ = [
     "MultiInputShmPolicy",
     "ShmCell",
     "ShmPPO",
+    "ShmSAC",
     "__version__",
 ]
