@@ -199,6 +199,37 @@ class ShmCell(nn.Module):
             theta = self.theta_bank[theta_idx]
         return theta, v_c, w, k, q, self.shortcut(x)
 
+    def write_bound(self) -> float:
+        """
+        A bound ``u`` on every entry of the write ``U_t = eta_t v_t k_t^T``, for any finite input, with the current
+        parameters: ``0 < eta < 1`` and ``0 <= k_j < 1`` (``k`` is normalised by its sum), so ``|U_t[i, j]| <= |v_t[i]|``;
+        ``v = W_v x`` with ``x`` the LayerNorm's output, and each entry of a normalised vector of D numbers is at most
+        ``sqrt(D - 1)`` in size, so ``|x_d| <= |gamma_d| sqrt(D - 1) + |beta_d|``.
+
+        :return: u
+        """
+        norm = self.norm
+        size = norm.normalized_shape[0]
+        with th.no_grad():
+            x_bound = norm.weight.double().abs() * (size - 1) ** 0.5 + norm.bias.double().abs()
+            w_v = self.projection.weight[2 * self.memory_size : 3 * self.memory_size].double()
+            return (w_v.abs() @ x_bound).max().item()
+
+    def memory_bound(self, n_steps: int) -> float:
+        """
+        The bound on ``|M_t|`` (every entry) that the options guarantee over the first ``n_steps`` steps of an episode
+        (the first one an episode start), for any finite input, with the current parameters (``docs/guide/memory.md``):
+        with ``u = write_bound()`` and ``c = max C_t`` (``2 * decay``, or ``decay`` without calibration), ``u / (1 - c)``
+        if ``c < 1``, ``n_steps * u`` if ``c = 1``, none if ``c > 1``; and ``clamp`` if it is set.
+
+        :param n_steps: steps since the episode start, that one included (>= 1)
+        :return: the bound, ``inf`` where the options give none (see :func:`memory_is_bounded`)
+        """
+        growth = self.decay * (1.0 if self.calibration == "none" else 2.0)
+        u = self.write_bound()
+        bound = u / (1.0 - growth) if growth < 1.0 else n_steps * u if growth == 1.0 else float("inf")
+        return bound if self.clamp is None else min(self.clamp, bound)
+
     def _keep(self, episode_starts: th.Tensor, dtype: th.dtype) -> th.Tensor:
         """The factor on M_{t-1}: 0 at episode starts (reset), ``decay`` elsewhere."""
         return self.decay * (1.0 - episode_starts.to(dtype))
@@ -217,9 +248,8 @@ class ShmCell(nn.Module):
         """
         theta, v_c, w, k, q, shortcut = self._project(x, theta_idx)
         new_memory = shm_step(memory, theta, v_c, w, k, self._keep(episode_starts, x.dtype), self.clamp)
-        if not th.isfinite(new_memory).all():
-            raise self._non_finite_error(new_memory, x, memory, episode_starts)
         read = th.einsum("bij,bj->bi", new_memory, q)
+        self._check_finite(read, x, memory, episode_starts)
         return self.out(read + shortcut), new_memory
 
     def forward(
@@ -237,28 +267,26 @@ class ShmCell(nn.Module):
         theta, v_c, w, k, q, shortcut = self._project(x, theta_idx)
         keep = self._keep(episode_starts, x.dtype)
         read, last = shm_sequence(theta, v_c, w, k, q, keep, memory, self.clamp, self.scan_impl)
-        # A non-finite M_t makes its read-out non-finite (q >= 0 sums to about 1), so checking the (B, T, H) read-outs
-        # and the last memory finds it without the (B, T, H, H) memories, which the fused kernels never store
-        if not (th.isfinite(read).all() and th.isfinite(last).all()):
-            bad = ~(th.isfinite(read).flatten(1).all(1) & th.isfinite(last).flatten(1).all(1))
-            raise self._non_finite_error(bad, x, memory, episode_starts[:, 0])
+        self._check_finite(read, x, memory, episode_starts[:, 0])
         return self.out(read + shortcut), last
 
-    def _non_finite_error(
-        self, memory: th.Tensor, x: th.Tensor, previous: th.Tensor, episode_starts: th.Tensor
-    ) -> FloatingPointError:
+    def _check_finite(self, read: th.Tensor, x: th.Tensor, previous: th.Tensor, episode_starts: th.Tensor) -> None:
         """
-        The error for a memory that turned NaN or inf, with its cause. Runs only on that failure: the check that
-        calls it is one ``isfinite`` pass over the new memory (or the read-outs).
+        Raise a FloatingPointError naming the environments whose memory turned NaN or inf, and why.
 
-        :param memory: the new memory (B, H, H), or (B,) True for the batch elements whose memory is not finite
+        The read-outs ``y_t = M_t q_t`` show it: an inf or NaN anywhere in a row of ``M_t`` makes that row's read-out
+        inf or NaN (``q >= 0``, and ``0 * inf`` is NaN), so one ``isfinite`` pass over (B, H) (or (B, T, H)) numbers
+        checks the (B, H, H) memories (which the fused kernels never store for every t) at a negligible cost.
+
+        :param read: the read-outs, (B, H) or (B, T, H)
         :param x: the cell's input, (B, D) or (B, T, D)
         :param previous: the memory before the step (or the sequence), (B, H, H)
         :param episode_starts: (B,) episode starts of the (first) step
-        :return: the error to raise, naming the environments (batch elements) concerned
         """
-        bad = memory if memory.dtype == th.bool else ~th.isfinite(memory).flatten(1).all(1)
-        where = f"ShmCell memory is not finite (NaN or inf) for environment(s) {th.nonzero(bad).flatten().tolist()}: "
+        if th.isfinite(read).all():
+            return
+        bad = th.nonzero(~th.isfinite(read).flatten(1).all(1)).flatten().tolist()
+        where = f"ShmCell memory is not finite (NaN or inf) for environment(s) {bad}: "
         kept = episode_starts.reshape(-1) == 0
         if not th.isfinite(x).all():
             cause = (
@@ -276,4 +304,4 @@ class ShmCell(nn.Module):
             cause = f"it overflowed: {unbounded_memory_hint(self.calibration, self.decay)}"
         else:
             cause = "an intermediate value overflowed (the inputs are very large)"
-        return FloatingPointError(where + cause)
+        raise FloatingPointError(where + cause)
