@@ -52,6 +52,8 @@ ALGOS: dict[str, ZooAlgo] = {
             "sb3_shm.zoo.sampler:sample_shm_ppo_params",
             "sb3_shm.zoo.sampler:convert_shm_ppo_params",
         ),
+        # No --optimize sampler yet
+        ZooAlgo("shm_sac", "sb3_shm:ShmSAC"),
     )
 }
 

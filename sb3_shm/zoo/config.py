@@ -184,7 +184,8 @@ def _check_memory_values(policy_kwargs: dict[str, Any], parameters: dict[str, in
         return
 
     def value(name: str) -> Any:
-        return policy_kwargs.get(name, parameters[name].default)
+        # None for an option the policy does not have (ShmSAC's policy has no memory-sharing flags)
+        return policy_kwargs.get(name, parameters[name].default if name in parameters else None)
 
     try:
         check_memory_arguments(
