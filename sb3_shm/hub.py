@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import datetime
 import glob
+import inspect
 import json
 import os
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,10 @@ OPTIONAL_FILES = ("vec_normalize.pkl", "env_kwargs.yml", "train_eval_metrics.zip
 
 class HubError(ValueError):
     """A hub repository or file that cannot be used (one-line message)."""
+
+
+class HubFileNotFoundError(HubError):
+    """The repository (or the local cache of it) has no such file."""
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -142,11 +148,10 @@ def download_file(
             library_version=__version__,
             local_files_only=_local_only(),
         )
-    except errors.EntryNotFoundError as error:
+    except errors.EntryNotFoundError as error:  # remotely missing, or missing from the local cache
         if optional:
-            # remotely missing, or missing from a cached snapshot of the repo
             return None
-        raise HubError(_explain(error, repo_id, filename)) from error
+        raise HubFileNotFoundError(_explain(error, repo_id, filename)) from error
     except (errors.HfHubHTTPError, OSError, ValueError) as error:
         raise HubError(_explain(error, repo_id, filename)) from error
     except Exception as error:  # httpx transport errors and the like
@@ -214,9 +219,7 @@ def load_from_hub(
     if filename is None:
         try:
             path = download_file(repo_id, model_filename(repo_id), revision=revision, cache_dir=cache_dir, token=token)
-        except HubError as error:
-            if "has no file" not in str(error) and "not in the local hub cache" not in str(error):
-                raise
+        except HubFileNotFoundError:
             path = _find_model_zip(repo_id, revision, cache_dir, token)
     else:
         path = download_file(repo_id, filename, revision=revision, cache_dir=cache_dir, token=token)
@@ -230,23 +233,6 @@ def load_from_hub(
         raise HubError(f"'{os.path.basename(path)}' from hub repo '{repo_id}' is not a usable ShmPPO model: {text}") from error
 
 
-def _check_model_zip(path: str, repo_id: str) -> None:
-    """Check that a downloaded zip is an ShmPPO checkpoint (without unpickling anything)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            data = json.loads(archive.read("data"))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError) as error:
-        raise HubError(
-            f"'{os.path.basename(path)}' of hub repo '{repo_id}' is not a Stable-Baselines3 model ({error})"
-        ) from error
-    module = str(data.get("policy_class", {}).get("__module__", ""))
-    if module and not module.startswith("sb3_shm"):
-        raise HubError(
-            f"'{os.path.basename(path)}' of hub repo '{repo_id}' holds another algorithm's model (policy from {module}), "
-            "not an ShmPPO one"
-        )
-
-
 def download_to_zoo(
     algo: str,
     env_name: Any,
@@ -258,58 +244,72 @@ def download_to_zoo(
     *,
     revision: str | None = None,
     trust_remote_code: bool | None = None,
-) -> str:
+    cache_dir: str | Path | None = None,
+    upstream: Callable[..., None] | None = None,
+) -> None:
     """
-    Drop-in for ``rl_zoo3.load_from_hub.download_from_hub``: save a hub agent in the zoo's log layout
-    (``FOLDER/ALGO/ENV_ID/ENV.zip`` + ``ENV/config.yml``...) so that ``rl_zoo3.enjoy -f FOLDER`` runs it.
+    ``rl_zoo3.load_from_hub.download_from_hub`` for this package's algorithms: upstream's own function (the zoo's log
+    layout ``FOLDER/ALGO/ENV_ID/ENV.zip`` + ``ENV/config.yml``..., ``--exp-id``, ``--force``), given the hub access
+    it lacks with huggingface_hub 2.x (see :func:`sb3_shm.zoo.upstream.patch_load_from_hub`): optional files the
+    repository does not have are skipped (an empty ``env_kwargs.yml`` or ``train_eval_metrics.zip`` stands in), the
+    model zip is checked before anything is written, and errors are one-line :class:`HubError` messages.
 
-    Unlike upstream (with huggingface_hub 2.x), a repository without the optional ``vec_normalize.pkl``,
-    ``env_kwargs.yml`` or ``train_eval_metrics.zip`` works.
-
-    :return: the created log path
+    :param cache_dir: the hub cache (default: huggingface_hub's, ``HF_HOME``)
+    :param upstream: rl_zoo3's function (default: ``rl_zoo3.load_from_hub.download_from_hub``, unwrapped)
     """
     from huggingface_sb3 import EnvironmentName, ModelName, ModelRepoId
 
-    from rl_zoo3.utils import get_latest_run_id
+    from sb3_shm.zoo.algos import ALGOS
 
+    if upstream is None:
+        import rl_zoo3.load_from_hub
+
+        upstream = inspect.unwrap(rl_zoo3.load_from_hub.download_from_hub)
     env_name = env_name if isinstance(env_name, EnvironmentName) else EnvironmentName(str(env_name))
     model_name = ModelName(algo, env_name)
     repo_id = ModelRepoId(organization, repo_name or model_name)
-    print(f"Downloading from https://huggingface.co/{repo_id}")
     _check_trust(repo_id, trust_remote_code)
+    http_error = upstream.__globals__["HTTPError"]  # what upstream catches for a missing vec_normalize.pkl
 
-    checkpoint = download_file(repo_id, model_name.filename, revision=revision)
-    assert checkpoint is not None
-    _check_model_zip(checkpoint, repo_id)
-    config_path = download_file(repo_id, "config.yml", revision=revision)
-    saved_args = download_file(repo_id, "args.yml", revision=revision)
-    optional = {name: download_file(repo_id, name, optional=True, revision=revision) for name in OPTIONAL_FILES}
-    if optional["vec_normalize.pkl"] is None:
-        print("No normalization file")
+    with tempfile.TemporaryDirectory() as stand_ins:
 
-    if exp_id == 0:
-        exp_id = get_latest_run_id(os.path.join(folder, algo), env_name) + 1
-    log_path = os.path.join(folder, algo, f"{env_name}_{exp_id}") if exp_id > 0 else os.path.join(folder, algo)
-    if os.path.isdir(log_path):
-        if not force:
-            raise HubError(f"the folder {log_path} already exists: use --force to overwrite it, or --exp-id 0 for a new one")
-        print(f"The folder {log_path} already exists, overwriting")
-        shutil.rmtree(log_path)
+        def fetch(repo: str, filename: str) -> str:
+            if filename not in OPTIONAL_FILES:
+                path = download_file(repo, filename, revision=revision, cache_dir=cache_dir)
+                assert path is not None
+                if filename == model_name.filename:
+                    _check_model_zip(ALGOS[algo].load(), path, repo)
+                return path
+            path = download_file(repo, filename, optional=True, revision=revision, cache_dir=cache_dir)
+            if path is not None:
+                return path
+            if filename == "vec_normalize.pkl":
+                raise http_error(f"{repo} has no {filename}")
+            stand_in = os.path.join(stand_ins, filename)
+            if filename.endswith(".zip"):
+                zipfile.ZipFile(stand_in, "w").close()
+            else:
+                Path(stand_in).write_text("{}\n")
+            return stand_in
 
-    print(f"Saving to {log_path}")
-    config_folder = os.path.join(log_path, env_name)
-    os.makedirs(config_folder, exist_ok=True)
-    shutil.copy(checkpoint, os.path.join(log_path, f"{env_name}.zip"))
-    shutil.copy(saved_args, os.path.join(config_folder, "args.yml"))  # type: ignore[arg-type]
-    shutil.copy(config_path, os.path.join(config_folder, "config.yml"))  # type: ignore[arg-type]
-    if optional["env_kwargs.yml"] is not None:
-        shutil.copy(optional["env_kwargs.yml"], os.path.join(config_folder, "env_kwargs.yml"))
-    if optional["vec_normalize.pkl"] is not None:
-        shutil.copy(optional["vec_normalize.pkl"], os.path.join(config_folder, "vecnormalize.pkl"))
-    if optional["train_eval_metrics.zip"] is not None:
-        with zipfile.ZipFile(optional["train_eval_metrics.zip"]) as archive:
-            archive.extractall(log_path)
-    return log_path
+        namespace = upstream.__globals__
+        original_fetch = namespace["load_from_hub"]
+        namespace["load_from_hub"] = fetch
+        try:
+            upstream(algo, env_name, exp_id, folder, organization, repo_name, force)
+        finally:
+            namespace["load_from_hub"] = original_fetch
+
+
+def _check_model_zip(algorithm: Any, path: str, repo_id: str) -> None:
+    """The algorithm's own checkpoint check, as a :class:`HubError`."""
+    try:
+        algorithm.check_checkpoint(path)
+    except (ValueError, FileNotFoundError) as error:
+        text = " ".join(str(error).split())
+        raise HubError(
+            f"'{os.path.basename(path)}' of hub repo '{repo_id}' is not a usable {algorithm.__name__} model: {text}"
+        ) from error
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -153,7 +153,7 @@ def test_zoo_load_from_hub_then_enjoy(hub_cache, tmp_path):
     # A repo that is not there: one line, no traceback, no hang
     result = zoo("rl_zoo3.load_from_hub", "--algo", "shm_ppo", "--env", "Acrobot-v1", "-orga", ORG, "-f", "logs/")
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "error: HubError:" in result.stderr and "not in the local hub cache" in result.stderr
+    assert "error: HubFileNotFoundError:" in result.stderr and "not in the local hub cache" in result.stderr
 
 
 def test_upstream_push_to_hub_imports_with_the_hook():
@@ -244,3 +244,14 @@ def test_load_from_hub_replaces_schedules_it_cannot_import(models_with_missing_m
     add_to_cache(cache, f"{ORG}/activation", {"activation.zip": folder / "activation.zip"})
     with pytest.raises(HubError, match="'policy_kwargs' was pickled with code from gone_module"):
         load_from_hub(f"{ORG}/activation", trust_remote_code=True, **offline)
+
+
+def test_download_to_zoo_checks_the_model_before_writing(offline, tmp_path):
+    from stable_baselines3 import PPO
+
+    PPO("MlpPolicy", "CartPole-v1", n_steps=32, batch_size=32).save(tmp_path / "ppo.zip")
+    hf_home = Path(offline["cache_dir"]).parent
+    add_to_cache(hf_home, f"{ORG}/shm_ppo-Foreign-v1", {"shm_ppo-Foreign-v1.zip": tmp_path / "ppo.zip"})
+    with pytest.raises(HubError, match=r"not a usable ShmPPO model: .* policy ActorCriticPolicy, not an ShmPPO model"):
+        hub.download_to_zoo("shm_ppo", "Foreign-v1", 1, str(tmp_path / "logs"), ORG, trust_remote_code=True, **offline)
+    assert not (tmp_path / "logs").exists()

@@ -426,6 +426,17 @@ class ShmPPO(RecurrentPPO):
         atomic_save(path, lambda file: RecurrentPPO.save(snapshot, file, exclude=exclude, include=include))
 
     @classmethod
+    def check_checkpoint(cls, path: str | pathlib.Path | Any, custom_objects: dict[str, Any] | None = None) -> None:
+        """
+        Check that ``path`` is a whole ShmPPO checkpoint before loading it (unpickles only its policy class).
+
+        :param path: a zip file's path or a readable binary file object
+        :param custom_objects: as in :meth:`load`
+        :raises ValueError: with what is wrong (see :meth:`load`)
+        """
+        check_checkpoint(path, "ShmPPO", ShmActorCriticPolicy, CHECKPOINT_ENTRIES, custom_objects)
+
+    @classmethod
     def load(  # type: ignore[override]
         cls,
         path: str | pathlib.Path | Any,
@@ -452,7 +463,7 @@ class ShmPPO(RecurrentPPO):
             has entries pickled with code that cannot be imported here (the message names them and the
             ``custom_objects`` that replaces them)
         """
-        check_checkpoint(path, "ShmPPO", ShmActorCriticPolicy, CHECKPOINT_ENTRIES, custom_objects)
+        cls.check_checkpoint(path, custom_objects)
         try:
             model = super().load(
                 path,

@@ -31,7 +31,7 @@ def patch_load_from_hub(namespace: dict[str, Any]) -> None:
             return original(algo, env_name, exp_id, folder, organization, *args, **kwargs)
         from sb3_shm.hub import download_to_zoo
 
-        return download_to_zoo(algo, env_name, exp_id, folder, organization, *args, **kwargs)
+        return download_to_zoo(algo, env_name, exp_id, folder, organization, *args, upstream=original, **kwargs)
 
     setattr(download_from_hub, MARK, True)
     namespace["download_from_hub"] = download_from_hub
