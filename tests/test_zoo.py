@@ -218,6 +218,39 @@ def test_optimize_two_trials(tmp_path):
         assert name in header
 
 
+def test_distributed_optimize_two_workers_one_study(tmp_path):
+    """Two worker processes at once on one study in a shared Optuna storage (a journal file, as on NFS); the study
+    then holds every worker's trials, and ``--trial-id`` retrains one of them from the storage."""
+    storage = str(tmp_path / "study.log")
+    worker = [
+        sys.executable, "-m", "rl_zoo3.train", "--algo", "shm_ppo", "--env", "CartPole-v1", "-f", str(tmp_path),
+        "--optimize", "--storage", storage, "--study-name", "shm-cartpole", "--n-trials", "2", "--max-total-trials", "4",
+        "-n", "256", "--n-evaluations", "1", "--eval-episodes", "2", "--sampler", "random", "--pruner", "none",
+        "--no-optim-plots", "--num-threads", "1", "-params", "n_envs:1",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    workers = [subprocess.Popen([*worker, "--seed", str(seed)], env=env, cwd=ROOT, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE) for seed in (1, 2)]  # fmt: skip
+    outputs = [process.communicate(timeout=600) for process in workers]
+    for process, (_, stderr) in zip(workers, outputs, strict=True):
+        assert process.returncode == 0, stderr[-3000:]
+
+    import optuna
+
+    backend = optuna.storages.journal.JournalFileBackend(storage)
+    study = optuna.load_study(study_name="shm-cartpole", storage=optuna.storages.JournalStorage(backend))
+    complete = study.get_trials(states=[optuna.trial.TrialState.COMPLETE])
+    assert len(complete) == 4 and {"memory_size", "calibration"} <= set(complete[0].params)
+    best = study.best_trial.number
+    result = ok(
+        run("-m", "rl_zoo3.train", "--algo", "shm_ppo", "--env", "CartPole-v1", "-f", str(tmp_path / "best"),
+            "--storage", storage, "--study-name", "shm-cartpole", "--trial-id", str(best), "-n", "256",
+            "--eval-freq", "-1", "--num-threads", "1")
+    )  # fmt: skip
+    (config,) = (tmp_path / "best" / "shm_ppo").glob("CartPole-v1_1/CartPole-v1/config.yml")
+    assert f"memory_size:{study.best_params['memory_size']}" in config.read_text().replace(" ", ""), result.stdout[-2000:]
+
+
 def enjoy_shipped_agent(env_id: str, n_timesteps: int) -> subprocess.CompletedProcess:
     """Run ``rl_zoo3.enjoy`` on the agent shipped in ``rl-trained-agents/`` for ``env_id`` (a small zip)."""
     assert (ROOT / "rl-trained-agents" / "shm_ppo" / f"{env_id}_1" / f"{env_id}.zip").stat().st_size < 1_000_000
@@ -277,7 +310,7 @@ def test_policy_kwargs_checks():
         check_policy_kwargs("MlpShmPolicy", {"lstm_hidden_size": 8})
     with pytest.raises(ZooConfigError, match="calibration"):
         check_policy_kwargs("MlpShmPolicy", {"calibration": "sometimes"})
-    with pytest.raises(ZooConfigError, match="memory.decay"):
+    with pytest.raises(ZooConfigError, match=r"memory.decay"):
         check_policy_kwargs("MlpShmPolicy", {"memory_decay": 2})
     with pytest.raises(ZooConfigError, match="needs enable_critic_memory=False"):
         check_policy_kwargs("MlpShmPolicy", {"shared_memory": True})
