@@ -44,7 +44,7 @@ class _Windows(NamedTuple):
 
 
 def _gather(array: np.ndarray, slots: np.ndarray, envs: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """(buffer, n_envs, *shape)[(n_seq, S), (n_seq,)] -> (n_seq, S, *shape), zero where not valid."""
+    """``(buffer, n_envs, *shape)``[(n_seq, S), (n_seq,)] -> ``(n_seq, S, *shape)``, zero where not valid."""
     values = array[slots, envs[:, None]]
     return values * valid.reshape(*valid.shape, *([1] * (values.ndim - 2))).astype(values.dtype)
 
@@ -189,7 +189,7 @@ class _EpisodeIndexMixin:
 
     @staticmethod
     def _observation_sequence(observations: np.ndarray, next_observations: np.ndarray, windows: _Windows) -> np.ndarray:
-        """``o_0`` then the next observation of every step: (n_seq, S + 1, *obs_shape), zeros on padding."""
+        """``o_0`` then the next observation of every step: ``(n_seq, S + 1, *obs_shape)``, zeros on padding."""
         first = observations[windows.slots[:, 0], windows.envs][:, None]
         following = _gather(next_observations, windows.slots, windows.envs, windows.valid)
         return np.concatenate([first, following], axis=1)

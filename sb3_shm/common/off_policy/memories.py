@@ -40,7 +40,7 @@ class SequenceMemory(nn.Module):
         """
         :param n_envs: number of environments
         :param device: torch device
-        :return: the empty memory, (n_envs, *state_shape)
+        :return: the empty memory, ``(n_envs, *state_shape)``
         """
         return th.zeros(n_envs, *self.state_shape, device=device)
 
@@ -49,7 +49,7 @@ class SequenceMemory(nn.Module):
         One step for a batch of environments; the state is emptied first where an episode starts.
 
         :param x: (n_envs, input_dim)
-        :param state: (n_envs, *state_shape)
+        :param state: ``(n_envs, *state_shape)``
         :param episode_starts: (n_envs,) 1.0 where a new episode starts
         :return: output (n_envs, output_dim) and the new state
         """

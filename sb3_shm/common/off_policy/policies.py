@@ -42,7 +42,7 @@ MEMORY_INPUTS = ("action", "reward", "observation")
 
 
 def _flatten_time(obs: PyTorchObs) -> tuple[PyTorchObs, tuple[int, int]]:
-    """(n_seq, T, *shape) (or a dict of those) -> (n_seq * T, *shape), and (n_seq, T)."""
+    """``(n_seq, T, *shape)`` (or a dict of those) -> ``(n_seq * T, *shape)``, and (n_seq, T)."""
     if isinstance(obs, dict):
         leading = next(iter(obs.values())).shape[:2]
         return {key: value.reshape(-1, *value.shape[2:]) for key, value in obs.items()}, (leading[0], leading[1])
@@ -125,7 +125,7 @@ class MemoryNetwork(BaseModel):
         """
         Whole windows from an empty memory (training).
 
-        :param obs: (n_seq, T, *obs_shape), or a dict of those
+        :param obs: ``(n_seq, T, *obs_shape)``, or a dict of those
         :param prev_actions: (n_seq, T, action_dim) (Discrete: indices, (n_seq, T, 1))
         :param prev_rewards: (n_seq, T)
         :return: memory output and observation embedding, (n_seq, T, latent_dim)
@@ -149,10 +149,10 @@ class MemoryNetwork(BaseModel):
         One step for every environment (rollouts and ``predict``); at an episode start the memory and the previous
         action and reward are zero, as at the first position of a training window.
 
-        :param obs: (n_envs, *obs_shape), or a dict of those
+        :param obs: ``(n_envs, *obs_shape)``, or a dict of those
         :param prev_actions: (n_envs, action_dim)
         :param prev_rewards: (n_envs,)
-        :param state: the memory, (n_envs, *state_shape)
+        :param state: the memory, ``(n_envs, *state_shape)``
         :param episode_starts: (n_envs,) 1.0 where an episode starts
         :return: latent (n_envs, latent_dim) and the new memory state
         """
@@ -443,7 +443,7 @@ class ShmSACPolicy(BasePolicy):
     def initial_state(self, n_envs: int) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
         """
         :param n_envs: number of environments
-        :return: the actor's empty memory (n_envs, *state_shape), zero previous actions (n_envs, action_dim) and rewards
+        :return: the actor's empty memory ``(n_envs, *state_shape)``, zero previous actions (n_envs, action_dim) and rewards
         """
         memory = self.actor.memory.initial_state(n_envs, device=self.device)
         return memory, th.zeros(n_envs, self.buffer_action_dim, device=self.device), th.zeros(n_envs, device=self.device)
@@ -460,8 +460,8 @@ class ShmSACPolicy(BasePolicy):
         """
         One actor step (rollouts and :meth:`predict`).
 
-        :param obs: (n_envs, *obs_shape)
-        :param memory: the actor's memory, (n_envs, *state_shape)
+        :param obs: ``(n_envs, *obs_shape)``
+        :param memory: the actor's memory, ``(n_envs, *state_shape)``
         :param prev_actions: the previous actions in buffer form, (n_envs, action_dim)
         :param prev_rewards: the previous rewards, (n_envs,)
         :param episode_starts: (n_envs,) 1.0 where an episode starts (memory, previous action and reward emptied)

@@ -14,7 +14,7 @@ class EpisodeReplayBufferSamples(NamedTuple):
     Step ``j`` of a window is the transition ``(o_j, a_j, r_j, o_{j+1})``; the memory reads ``(a_{j-1}, r_{j-1}, o_j)``
     at position ``j`` (``j = 0 .. S``), so one pass over ``S + 1`` positions gives both ``h_j`` and ``h_{j+1}``.
 
-    :param observations: ``o_0 .. o_S``, (n_seq, S + 1, *obs_shape) (a dict of those for Dict observations);
+    :param observations: ``o_0 .. o_S``, ``(n_seq, S + 1, *obs_shape)`` (a dict of those for Dict observations);
         ``o_{j+1}`` is the stored next observation of step ``j`` (the terminal one at an episode end)
     :param actions: ``a_j`` as stored (scaled to [-1, 1] for Box, indices for Discrete), (n_seq, S, action_dim)
     :param prev_actions: the action before each position, (n_seq, S + 1, action_dim); zeros at an episode start
@@ -37,7 +37,7 @@ class RolloutMemoryState(NamedTuple):
     """
     What the actor carries from one rollout step to the next, per environment (numpy, so saved models are device free).
 
-    :param memory: the actor's memory, (n_envs, *memory_state_shape)
+    :param memory: the actor's memory, ``(n_envs, *memory_state_shape)``
     :param prev_actions: the last executed action in buffer form (scaled Box action, or Discrete index), (n_envs, action_dim)
     :param prev_rewards: the last reward, (n_envs,)
     """
