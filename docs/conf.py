@@ -42,15 +42,8 @@ def _literal_bars(app, what, name, obj, options, lines):
         lines[i] = re.sub(r"(?<![`\w])\|(\w+)\|(?![`\w])", r"``|\1|``", line)
 
 
-def _add_optional_pages(app, docname, source):
-    """docs/callbacks.md is being written: list it in the User Guide (after zoo) as soon as it exists."""
-    if docname == "index" and os.path.exists(os.path.join(app.srcdir, "callbacks.md")):
-        source[0] = source[0].replace("\nzoo\n", "\nzoo\ncallbacks\n", 1)
-
-
 def setup(app):
     app.connect("autodoc-process-docstring", _literal_bars)
-    app.connect("source-read", _add_optional_pages)
 
 
 html_theme = "sphinx_rtd_theme"

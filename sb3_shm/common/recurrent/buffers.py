@@ -6,7 +6,7 @@ Two things differ from sb3-contrib's ``RecurrentRolloutBuffer``:
 - The memory is stored only where a training sequence starts (every ``sequence_length`` steps), not at every
   step: an SHM memory is H * H floats per environment, the stock buffer would hold that for every transition.
 - The calibration index ``i_t`` of every step is stored, so that training replays exactly the memory the
-  agent acted with (the memory is random in ``"random"`` calibration; see SHM.md, "the sampled indices are data").
+  agent acted with (the memory is random in ``"random"`` calibration; see docs/spec.md, "the sampled indices are data").
 
 Training sequences are the rollout cut into equal chunks of ``sequence_length`` steps per environment. Episode
 starts inside a chunk reset the memory inside the sequence form (``keep = 1 - episode_start``), so no sequence is
