@@ -83,7 +83,7 @@ ENVS = {
 
 
 @pytest.mark.parametrize("action_space", ENVS)
-def test_action_spaces_learn(action_space):
+def test_action_spaces_train(action_space):
     model = ShmPPO("MlpShmPolicy", ENVS[action_space](), n_steps=32, batch_size=16, n_epochs=2, seed=0)
     model.learn(128)
     action, state = model.predict(model.env.reset(), deterministic=True)
@@ -91,9 +91,19 @@ def test_action_spaces_learn(action_space):
     assert state[0].shape == (1, 32, 32)
 
 
-def test_gsde_learns():
+def trains(model: ShmPPO, total_timesteps: int = 128) -> None:
+    """``model.learn`` updates every parameter that the losses reach, to finite values (a smoke test of one option)."""
+    before = [parameter.detach().clone() for parameter in model.policy.parameters()]
+    model.learn(total_timesteps)
+    after = list(model.policy.parameters())
+    assert all(th.isfinite(parameter).all() for parameter in after)
+    assert any(not th.equal(old, new) for old, new in zip(before, after, strict=True)), "no parameter changed"
+    assert np.isfinite(model.logger.name_to_value["train/loss"])
+
+
+def test_gsde_trains():
     model = ShmPPO("MlpShmPolicy", "Pendulum-v1", n_steps=32, batch_size=32, n_epochs=1, use_sde=True, sde_sample_freq=4)
-    model.learn(128)
+    trains(model)
 
 
 @pytest.mark.parametrize(
@@ -109,9 +119,9 @@ def test_gsde_learns():
         dict(scan_impl="loop"),
     ],
 )
-def test_policy_options_learn(policy_kwargs):
+def test_policy_options_train(policy_kwargs):
     model = ShmPPO("MlpShmPolicy", "CartPole-v1", n_steps=32, batch_size=32, n_epochs=2, policy_kwargs=policy_kwargs)
-    model.learn(128)
+    trains(model)
 
 
 @pytest.mark.parametrize("critic_trains_memory", [False, True])
