@@ -243,7 +243,9 @@ class ShmPPO(RecurrentPPO):
     ) -> bool:
         """
         Collect experiences with the current policy, storing the memory at sequence starts and the calibration
-        index of every step. Follows ``RecurrentPPO.collect_rollouts``.
+        index of every step. Follows ``RecurrentPPO.collect_rollouts``, rewritten rather than overridden at a narrower
+        point because sb3-contrib has none: its loop draws the action and stores the step in one body (no hook to
+        record the calibration indices in between) and its timeout bootstrap indexes LSTM ``(h, c)`` states.
 
         :param env: The training environment
         :param callback: Callback that will be called at each step (and at the beginning and end of the rollout)
