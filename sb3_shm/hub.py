@@ -316,10 +316,13 @@ def _check_model_zip(algorithm: Any, path: str, repo_id: str) -> None:
 # Package / push
 # --------------------------------------------------------------------------------------------------------------
 def _evaluate(model: Any, eval_env: Any, n_eval_episodes: int, deterministic: bool) -> tuple[float, float]:
+    import numpy as np
     from stable_baselines3.common.evaluation import evaluate_policy
 
-    mean_reward, std_reward = evaluate_policy(model, eval_env, n_eval_episodes=n_eval_episodes, deterministic=deterministic)
-    return float(mean_reward), float(std_reward)
+    rewards, _ = evaluate_policy(
+        model, eval_env, n_eval_episodes=n_eval_episodes, deterministic=deterministic, return_episode_rewards=True
+    )
+    return float(np.mean(rewards)), float(np.std(rewards))
 
 
 def _record_replay(model: Any, eval_env: Any, video_length: int, deterministic: bool, target: Path) -> bool:

@@ -9,6 +9,7 @@ place, so a save that fails or is killed half-way destroys the previous good fil
 import base64
 import errno
 import glob
+import io
 import json
 import os
 import pathlib
@@ -23,7 +24,7 @@ import numpy as np
 import torch as th
 
 
-def atomic_save(path: str | pathlib.Path, write: Callable[[IO[bytes]], None]) -> pathlib.Path:
+def atomic_save(path: str | pathlib.Path, write: Callable[[io.BufferedWriter], None]) -> pathlib.Path:
     """
     Write a file atomically: ``write`` fills a temporary file beside the target, which replaces the target only once
     complete and flushed to disk, so a failure or a kill at any point leaves either the old file or the new one.

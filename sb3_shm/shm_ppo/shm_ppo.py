@@ -1,6 +1,7 @@
 import math
 import pathlib
 import warnings
+from collections.abc import Iterable
 from copy import copy, deepcopy
 from typing import Any, ClassVar, TypeVar
 
@@ -87,7 +88,7 @@ class ShmPPO(RecurrentPPO):
         "MultiInputShmPolicy": MultiInputShmPolicy,
     }
     policy: ShmActorCriticPolicy
-    rollout_buffer: ShmRolloutBuffer | ShmDictRolloutBuffer  # type: ignore[assignment]
+    rollout_buffer: ShmRolloutBuffer | ShmDictRolloutBuffer
 
     def __init__(
         self,
@@ -118,7 +119,7 @@ class ShmPPO(RecurrentPPO):
         _init_setup_model: bool = True,
     ):
         super().__init__(
-            policy,
+            policy,  # type: ignore[arg-type]  # RecurrentPPO annotates its LSTM policy; _setup_model checks ours
             env,
             learning_rate=learning_rate,
             n_steps=n_steps,
@@ -196,6 +197,8 @@ class ShmPPO(RecurrentPPO):
 
     def _setup_model(self) -> None:
         self._check_hyperparameters()
+        sequence_length = self.sequence_length
+        assert sequence_length is not None, "_check_hyperparameters sets it"
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
 
@@ -204,7 +207,7 @@ class ShmPPO(RecurrentPPO):
                 f"ShmPPO needs an SHM policy (MlpShmPolicy, CnnShmPolicy, MultiInputShmPolicy or a subclass of "
                 f"ShmActorCriticPolicy), got {self.policy_class.__name__}"
             )
-        self.policy = self.policy_class(  # type: ignore[assignment]
+        self.policy = self.policy_class(
             self.observation_space,
             self.action_space,
             self.lr_schedule,
@@ -218,10 +221,10 @@ class ShmPPO(RecurrentPPO):
         memory_size = self.policy.memory_size
         self.rollout_buffer = buffer_cls(
             self.n_steps,
-            self.observation_space,  # type: ignore[arg-type]
+            self.observation_space,  # type: ignore[arg-type]  # a Dict space exactly when buffer_cls is the Dict buffer
             self.action_space,
             (memory_size, memory_size),
-            self.sequence_length,  # type: ignore[arg-type]
+            sequence_length,
             self.device,
             gamma=self.gamma,
             gae_lambda=self.gae_lambda,
@@ -234,7 +237,7 @@ class ShmPPO(RecurrentPPO):
                 raise ValueError("clip_range_vf must be positive, pass None to deactivate value function clipping")
             self.clip_range_vf = FloatSchedule(self.clip_range_vf)
 
-    def collect_rollouts(  # type: ignore[override]
+    def collect_rollouts(
         self,
         env: VecEnv,
         callback: BaseCallback,
@@ -256,6 +259,7 @@ class ShmPPO(RecurrentPPO):
         """
         assert isinstance(rollout_buffer, (ShmRolloutBuffer, ShmDictRolloutBuffer)), "ShmPPO needs an SHM rollout buffer"
         assert self._last_obs is not None, "No previous observation was provided"
+        assert self._last_memory_states is not None, "_setup_model sets the memory"
         if self._pending_rng_states is not None:
             set_rng_states(self._pending_rng_states, self.device)
             self._pending_rng_states = None
@@ -276,6 +280,7 @@ class ShmPPO(RecurrentPPO):
                 self.policy.reset_noise(env.num_envs)
 
             with th.no_grad():
+                # SB3 annotates _last_obs as Optional (checked above) and VecEnv observations as possibly tuples (not ours)
                 obs_tensor = obs_as_tensor(self._last_obs, self.device)  # type: ignore[arg-type]
                 episode_starts = th.tensor(self._last_episode_starts, dtype=th.float32, device=self.device)
                 # The calibration indices are data: stored so that training replays this exact memory
@@ -319,23 +324,24 @@ class ShmPPO(RecurrentPPO):
                     rewards[idx] += self.gamma * terminal_value
 
             rollout_buffer.add(
-                self._last_obs,  # type: ignore[arg-type]
+                self._last_obs,
                 actions,
                 rewards,
-                self._last_episode_starts,  # type: ignore[arg-type]
+                self._last_episode_starts,
                 values,
                 log_probs,
                 memory_states=self._last_memory_states,
                 theta_idx=theta_idx,
             )
 
-            self._last_obs = new_obs  # type: ignore[assignment]
+            self._last_obs = new_obs  # type: ignore[assignment]  # a VecEnv observation: never a tuple here
             self._last_episode_starts = dones
             self._last_memory_states = memory_states
 
         with th.no_grad():
             episode_starts = th.tensor(dones, dtype=th.float32, device=self.device)
-            values = self.policy.predict_values(obs_as_tensor(new_obs, self.device), memory_states.vf, episode_starts)  # type: ignore[arg-type]
+            new_obs_tensor = obs_as_tensor(new_obs, self.device)  # type: ignore[arg-type]  # never a tuple here
+            values = self.policy.predict_values(new_obs_tensor, memory_states.vf, episode_starts)
 
         rollout_buffer.compute_returns_and_advantage(last_values=values, dones=dones)
         callback.on_rollout_end()
@@ -397,8 +403,8 @@ class ShmPPO(RecurrentPPO):
     def save(
         self,
         path: str | pathlib.Path | Any,
-        exclude: list[str] | None = None,
-        include: list[str] | None = None,
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
     ) -> None:
         """
         Save the model to a zip file, atomically: it is written beside the target and moved into place only once
@@ -439,7 +445,7 @@ class ShmPPO(RecurrentPPO):
         check_checkpoint(path, "ShmPPO", ShmActorCriticPolicy, CHECKPOINT_ENTRIES, custom_objects)
 
     @classmethod
-    def load(  # type: ignore[override]
+    def load(
         cls,
         path: str | pathlib.Path | Any,
         env: GymEnv | None = None,
@@ -485,7 +491,8 @@ class ShmPPO(RecurrentPPO):
         rng_states = model.__dict__.pop("_saved_rng_states", None)
         if model._last_obs is not None:
             # SB3 kept the saved observation (no reset): continue from the saved memory and generators too
-            expected = tuple(model._last_memory_states.pi.shape)  # type: ignore[union-attr]
+            assert model._last_memory_states is not None, "_setup_model sets the memory"
+            expected = tuple(model._last_memory_states.pi.shape)
             if memory is not None and all(m.shape == expected for m in memory):
                 model._last_memory_states = ShmStates(*(th.as_tensor(m, device=model.device) for m in memory))
             model._pending_rng_states = rng_states

@@ -17,8 +17,8 @@ def patch_module(name: str, module: Any) -> None:
         "rl_zoo3.hyperparams_opt": algos.patch_hyperparams_opt,
         "rl_zoo3.exp_manager": algos.patch_exp_manager,
         "rl_zoo3.import_envs": algos.patch_import_envs,
-        "rl_zoo3.load_from_hub": lambda module: upstream.patch_load_from_hub(vars(module)),
-        "rl_zoo3.push_to_hub": lambda module: upstream.patch_push_to_hub(vars(module)),
+        "rl_zoo3.load_from_hub": lambda module: upstream.patch_load_from_hub(module.__dict__),
+        "rl_zoo3.push_to_hub": lambda module: upstream.patch_push_to_hub(module.__dict__),
         "huggingface_sb3.push_to_hub": upstream.patch_hf_push_to_hub,
     }
     if name in patches:

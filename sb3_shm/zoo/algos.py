@@ -115,13 +115,14 @@ def patch_exp_manager(module: Any) -> None:
 
     manager = getattr(module, "ExperimentManager", None)
     needed = ("__init__", "_preprocess_hyperparams", "read_hyperparameters")
-    if not isinstance(manager, type) or not all(hasattr(manager, attribute) for attribute in needed):
+    if not isinstance(manager, type) or not all(attribute in manager.__dict__ for attribute in needed):
         warn_shape("rl_zoo3.exp_manager.ExperimentManager lost __init__/_preprocess_hyperparams/read_hyperparameters")
         return
-    if getattr(manager.__init__, MARK, False):
+    # Read from the class dict: rl_zoo3 has no plugin API, so its class is patched (mypy sees an instance method)
+    original_init = manager.__dict__["__init__"]
+    if getattr(original_init, MARK, False):
         return
-    original_init = manager.__init__
-    original_preprocess = manager._preprocess_hyperparams
+    original_preprocess = manager.__dict__["_preprocess_hyperparams"]
     try:
         init_signature: inspect.Signature | None = inspect.signature(original_init)
     except (TypeError, ValueError):
@@ -132,7 +133,7 @@ def patch_exp_manager(module: Any) -> None:
     @functools.wraps(original_init)
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         original_init(self, *args, **kwargs)
-        algo = ALGOS.get(getattr(self, "algo", None))  # type: ignore[arg-type]
+        algo = ALGOS.get(getattr(self, "algo", ""))
         if algo is None or init_signature is None or "config" not in init_signature.parameters:
             return
         config = init_signature.bind(self, *args, **kwargs).arguments.get("config")
@@ -142,7 +143,7 @@ def patch_exp_manager(module: Any) -> None:
 
     @functools.wraps(original_preprocess)
     def _preprocess_hyperparams(self, hyperparams: dict[str, Any], *args: Any, **kwargs: Any):
-        algo = ALGOS.get(getattr(self, "algo", None))  # type: ignore[arg-type]
+        algo = ALGOS.get(getattr(self, "algo", ""))
         if algo is None:
             return original_preprocess(self, hyperparams, *args, **kwargs)
         where = f"{getattr(self, 'config', '?')} [{getattr(getattr(self, 'env_name', None), 'gym_id', '?')}]"
@@ -155,5 +156,5 @@ def patch_exp_manager(module: Any) -> None:
         return result
 
     setattr(__init__, MARK, True)
-    manager.__init__ = __init__  # type: ignore[method-assign]
-    manager._preprocess_hyperparams = _preprocess_hyperparams  # type: ignore[attr-defined]
+    type.__setattr__(manager, "__init__", __init__)
+    type.__setattr__(manager, "_preprocess_hyperparams", _preprocess_hyperparams)

@@ -5,13 +5,14 @@ there: when a test there fails, upstream fixed it, and the fix here can go.
 """
 
 import functools
+from collections.abc import MutableMapping
 from typing import Any
 
 from sb3_shm.zoo.algos import ALGOS
 from sb3_shm.zoo.compat import MARK, warn_shape
 
 
-def patch_load_from_hub(namespace: dict[str, Any]) -> None:
+def patch_load_from_hub(namespace: MutableMapping[str, Any]) -> None:
     """
     ``rl_zoo3.load_from_hub.download_from_hub`` (rl_zoo3 2.9 with huggingface_hub 2.x): it catches
     ``requests.HTTPError`` for the optional files (``vec_normalize.pkl``, ``env_kwargs.yml``,
@@ -37,7 +38,7 @@ def patch_load_from_hub(namespace: dict[str, Any]) -> None:
     namespace["download_from_hub"] = download_from_hub
 
 
-def patch_push_to_hub(namespace: dict[str, Any]) -> None:
+def patch_push_to_hub(namespace: MutableMapping[str, Any]) -> None:
     """
     ``rl_zoo3.push_to_hub.package_to_hub`` for this package's algorithms goes to :func:`sb3_shm.hub.zoo_package_to_hub`
     (same signature). Not an upstream defect but a choice, kept here beside the hub fixes: upstream creates and
