@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 import torch as th
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sb3_shm.common.memory import scan
 from sb3_shm.common.memory.scan import select_impl, shm_sequence
@@ -145,6 +147,25 @@ def assert_reset_clears_non_finite_memory(device):
 
     for value, expected in zip(masked(impl("triton", None)), masked(impl("loop", None)), strict=True):
         th.testing.assert_close(value, expected, rtol=1e-9, atol=1e-9)
+
+
+@needs_interpreter
+@needs_triton
+@settings(max_examples=15, deadline=None, derandomize=True, database=None)
+@given(
+    batch=st.integers(1, 3),
+    n_steps=st.integers(1, 40),
+    size=st.integers(1, 20),
+    dtype=st.sampled_from([th.float32, th.float64]),
+    clamp=st.sampled_from([None, 2.0, 100.0]),
+    reset=st.sampled_from(["random", "every"]),
+    seed=st.integers(0, 2**16),
+)
+def test_interp_matches_loop_property(batch, n_steps, size, dtype, clamp, reset, seed):
+    """The property of ``tests/test_memory_properties.py`` for the Triton kernels (in the interpreter: fewer examples)."""
+    scale = 3.0 if clamp == 2.0 else 1.0  # a clamp of 2 binds
+    vectors, keep, memory = make_inputs(batch, n_steps, size, reset, scale=scale, dtype=dtype, seed=seed)
+    assert_matches_loop(impl("triton", clamp), vectors, keep, memory, clamp)
 
 
 @needs_interpreter
