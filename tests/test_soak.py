@@ -103,7 +103,7 @@ def test_unbounded_options_warn_then_fail_clearly(options):
     """
     The issue's case (default sizes: the memory input embedding, H = 32): with random calibration and no clamp, max
     |M| reached 2e2 at step 500, 1.8e10 at 2,000 and inf at 8,229, then a crash in torch's distributions. Now a
-    warning up front, then a FloatingPointError (here at about step 5,900; with the fixed row, about 750).
+    warning up front, then a FloatingPointError (inf at step 5,917 and 745 with the fixed row, in another run).
     """
     with pytest.warns(UserWarning, match="memory_clamp=None.*no bound"):
         model = make_model(options)

@@ -202,9 +202,10 @@ class ShmCell(nn.Module):
     def write_bound(self) -> float:
         """
         A bound ``u`` on every entry of the write ``U_t = eta_t v_t k_t^T``, for any finite input, with the current
-        parameters: ``0 < eta < 1`` and ``0 <= k_j < 1`` (``k`` is normalised by its sum), so ``|U_t[i, j]| <= |v_t[i]|``;
-        ``v = W_v x`` with ``x`` the LayerNorm's output, and each entry of a normalised vector of D numbers is at most
-        ``sqrt(D - 1)`` in size, so ``|x_d| <= |gamma_d| sqrt(D - 1) + |beta_d|``.
+        parameters: ``0 < eta < 1`` and ``0 <= k_j < 1`` (``k`` is normalised by its sum), so
+        ``abs(U_t[i, j]) <= abs(v_t[i])``; ``v = W_v x`` with ``x`` the LayerNorm's output, and each entry of a
+        normalised vector of D numbers is at most ``sqrt(D - 1)`` in size, so
+        ``abs(x_d) <= abs(gamma_d) sqrt(D - 1) + abs(beta_d)``.
 
         :return: u
         """
@@ -217,7 +218,7 @@ class ShmCell(nn.Module):
 
     def memory_bound(self, n_steps: int) -> float:
         """
-        The bound on ``|M_t|`` (every entry) that the options guarantee over the first ``n_steps`` steps of an episode
+        The bound on ``abs(M_t)`` (every entry) that the options guarantee over the first ``n_steps`` steps of an episode
         (the first one an episode start), for any finite input, with the current parameters (``docs/guide/memory.md``):
         with ``u = write_bound()`` and ``c = max C_t`` (``2 * decay``, or ``decay`` without calibration), ``u / (1 - c)``
         if ``c < 1``, ``n_steps * u`` if ``c = 1``, none if ``c > 1``; and ``clamp`` if it is set.
