@@ -3,7 +3,7 @@ Train ShmPPO on Visual Match with a short distractor phase, then evaluate its su
 
 The agent sees a colour in the first room, eats apples in a second room for ``--distractor-length`` steps, then must
 walk to the door of the colour it saw: chance is 1/3, a memoryless agent cannot do better. The settings are the
-package's ``VisualMatch-v0`` entry: one memory for actor and critic trained by both losses (``critic_trains_memory``,
+package's ``VisualMatch-v0`` entry: one memory for actor and critic trained by both losses (``critic_memory="joint"``,
 at half SB3's default value-loss weight), ReLU MLPs, and one colour-to-door map for every env (``door_colours``, the
 source's training task; ``--map-per-env`` gives each env its own map, as registered, which no agent learned here).
 See docs/results.md for what the benchmark measured with these settings (VisualMatch-15-onemap).
@@ -54,9 +54,7 @@ def main() -> None:
             activation_fn=nn.ReLU,
             memory_size=32,
             calibration="random",
-            shared_memory=True,
-            enable_critic_memory=False,
-            critic_trains_memory=True,
+            critic_memory="joint",
         ),
         seed=args.seed,
         verbose=0,

@@ -138,8 +138,8 @@ def test_saturation_and_clamp_are_detected():
 @pytest.mark.parametrize(
     "policy_kwargs",
     [
-        dict(calibration="none", enable_critic_memory=False, memory_clamp=None),
-        dict(calibration="fixed", shared_memory=True, enable_critic_memory=False),
+        dict(calibration="none", critic_memory="none", memory_clamp=None),
+        dict(calibration="fixed", critic_memory="shared"),
     ],
 )
 def test_other_memory_layouts(policy_kwargs):

@@ -17,9 +17,9 @@ from sb3_shm import ShmPPO
 
 POLICY_KWARGS = [
     dict(memory_size=8),
-    dict(memory_size=8, calibration="fixed", enable_critic_memory=False),
-    dict(memory_size=8, calibration="none", shared_memory=True, enable_critic_memory=False, memory_clamp=None),
-    dict(memory_size=8, shared_memory=True, enable_critic_memory=False, critic_trains_memory=True),
+    dict(memory_size=8, calibration="fixed", critic_memory="none"),
+    dict(memory_size=8, calibration="none", critic_memory="shared", memory_clamp=None),
+    dict(memory_size=8, critic_memory="joint"),
 ]
 
 

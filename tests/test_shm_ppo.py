@@ -39,8 +39,8 @@ def collect_one_rollout(model: ShmPPO) -> None:
         {},
         dict(calibration="fixed"),
         dict(calibration="none", memory_decay=0.8),
-        dict(shared_memory=True, enable_critic_memory=False),
-        dict(shared_memory=True, enable_critic_memory=False, critic_trains_memory=True),
+        dict(critic_memory="shared"),
+        dict(critic_memory="joint"),
     ],
 )
 def test_ratio_is_one_before_the_first_update(n_envs, batch_size, policy_kwargs):
@@ -112,8 +112,8 @@ def test_gsde_trains():
         dict(memory_size=4, bank_size=3, net_arch=[16]),
         dict(calibration="fixed"),
         dict(calibration="none", memory_clamp=None),
-        dict(enable_critic_memory=False),
-        dict(enable_critic_memory=False, shared_memory=True),
+        dict(critic_memory="none"),
+        dict(critic_memory="shared"),
         dict(share_features_extractor=False, net_arch=dict(pi=[8], vf=[8]), activation_fn=th.nn.ReLU, ortho_init=False),
         dict(scan_impl="scan"),
         dict(scan_impl="loop"),
@@ -124,9 +124,9 @@ def test_policy_options_train(policy_kwargs):
     trains(model)
 
 
-@pytest.mark.parametrize("critic_trains_memory", [False, True])
-def test_value_loss_reaches_a_shared_memory_only_when_asked(critic_trains_memory):
-    policy_kwargs = dict(shared_memory=True, enable_critic_memory=False, critic_trains_memory=critic_trains_memory)
+@pytest.mark.parametrize("critic_memory", ["shared", "joint"])
+def test_value_loss_reaches_a_shared_memory_only_when_asked(critic_memory):
+    policy_kwargs = dict(critic_memory=critic_memory)
     model = ShmPPO("MlpShmPolicy", "CartPole-v1", n_steps=32, batch_size=32, seed=0, policy_kwargs=policy_kwargs)
     collect_one_rollout(model)
     data = next(model.rollout_buffer.get(32))
@@ -136,7 +136,7 @@ def test_value_loss_reaches_a_shared_memory_only_when_asked(critic_trains_memory
     model.policy.zero_grad()
     values.sum().backward()
     gradient = model.policy.memory_actor.projection.weight.grad
-    assert (gradient is not None and gradient.abs().sum() > 0) == critic_trains_memory
+    assert (gradient is not None and gradient.abs().sum() > 0) == (critic_memory == "joint")
 
 
 def test_image_observations():
@@ -220,8 +220,10 @@ def test_buffer_stores_memory_only_at_sequence_starts():
         (dict(policy_kwargs=dict(bank_size=0)), "bank_size must be an integer >= 1"),
         (dict(policy_kwargs=dict(calibration="learned")), "Unknown calibration mode"),
         (dict(policy_kwargs=dict(memory_decay=-0.1)), "decay must be a number in"),
-        (dict(policy_kwargs=dict(shared_memory=True)), "Choose between a shared memory"),
-        (dict(policy_kwargs=dict(critic_trains_memory=True)), "critic_trains_memory=True needs a shared memory"),
+        (dict(policy_kwargs=dict(critic_memory="both")), "Unknown critic_memory 'both'"),
+        (dict(policy_kwargs=dict(shared_memory=True, enable_critic_memory=True)), "is not a valid critic memory"),
+        (dict(policy_kwargs=dict(critic_trains_memory=True)), "is not a valid critic memory"),
+        (dict(policy_kwargs=dict(critic_memory="joint", shared_memory=True)), "Pass critic_memory alone"),
     ],
 )
 def test_bad_hyperparameters(kwargs, message):
@@ -369,3 +371,33 @@ def test_learns_a_memory_task_that_ppo_cannot():
     model.learn(20_000)
     mean_return, _ = evaluate_policy(model, eval_env, n_eval_episodes=100)
     assert mean_return > 0.9
+
+
+@pytest.mark.parametrize(
+    "flags, mode",
+    [
+        (dict(enable_critic_memory=True), "separate"),
+        (dict(shared_memory=True, enable_critic_memory=False), "shared"),
+        (dict(shared_memory=True), "shared"),
+        (dict(shared_memory=True, enable_critic_memory=False, critic_trains_memory=True), "joint"),
+        (dict(enable_critic_memory=False), "none"),
+    ],
+)
+def test_deprecated_critic_flags_map_to_critic_memory(tmp_path, flags, mode):
+    """The three flags critic_memory replaced still build the same policy (with a DeprecationWarning), and a model
+    saved with them (as every model before critic_memory) loads and predicts as the one saved."""
+    with pytest.warns(DeprecationWarning, match=f"use critic_memory='{mode}'"):
+        model = ShmPPO("MlpShmPolicy", "CartPole-v1", n_steps=32, batch_size=32, seed=0, policy_kwargs=flags)
+    assert model.policy.critic_memory == mode
+    reference = ShmPPO("MlpShmPolicy", "CartPole-v1", n_steps=32, batch_size=32, seed=0, policy_kwargs={"critic_memory": mode})
+    assert {name for name, _ in model.policy.named_parameters()} == {name for name, _ in reference.policy.named_parameters()}
+    model.save(tmp_path / "model.zip")
+    with pytest.warns(DeprecationWarning):
+        loaded = ShmPPO.load(tmp_path / "model.zip")
+    obs = np.random.RandomState(0).randn(3, 4).astype(np.float32)
+    for policy in (model, loaded):
+        policy.set_random_seed(0)
+    np.testing.assert_array_equal(
+        model.predict(obs, episode_start=np.ones(3, dtype=bool))[1][0],
+        loaded.predict(obs, episode_start=np.ones(3, dtype=bool))[1][0],
+    )

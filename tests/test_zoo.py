@@ -312,10 +312,12 @@ def test_policy_kwargs_checks():
         check_policy_kwargs("MlpShmPolicy", {"calibration": "sometimes"})
     with pytest.raises(ZooConfigError, match=r"memory.decay"):
         check_policy_kwargs("MlpShmPolicy", {"memory_decay": 2})
-    with pytest.raises(ZooConfigError, match="needs enable_critic_memory=False"):
-        check_policy_kwargs("MlpShmPolicy", {"shared_memory": True})
-    with pytest.raises(ZooConfigError, match="critic_trains_memory=True needs shared_memory=True"):
+    with pytest.raises(ZooConfigError, match="Unknown critic_memory 'both'"):
+        check_policy_kwargs("MlpShmPolicy", {"critic_memory": "both"})
+    with pytest.raises(ZooConfigError, match="critic_trains_memory=True is not a valid critic memory"):
         check_policy_kwargs("MlpShmPolicy", {"critic_trains_memory": True})
+    check_policy_kwargs("MlpShmPolicy", {"critic_memory": "joint"})
+    # the deprecated flags of a valid mode still pass (the policy warns when it is built)
     check_policy_kwargs("MlpShmPolicy", {"shared_memory": True, "enable_critic_memory": False, "critic_trains_memory": True})
     with pytest.raises(ZooConfigError, match="unknown policy"):
         check_policy_kwargs("MlpLstmPolicy", None)

@@ -1,5 +1,5 @@
 """
-RecurrentPPO with one LSTM trained by both losses: the LSTM counterpart of ShmPPO's ``critic_trains_memory``.
+RecurrentPPO with one LSTM trained by both losses: the LSTM counterpart of ShmPPO's ``critic_memory="joint"``.
 
 sb3-contrib's ``shared_lstm=True`` gives the critic the actor's LSTM output but detaches it, so the value loss never
 trains the LSTM. ``JointLstmPolicy`` keeps the sharing and drops the detach in ``evaluate_actions`` (the only place

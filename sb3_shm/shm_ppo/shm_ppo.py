@@ -75,7 +75,7 @@ class ShmPPO(RecurrentPPO):
     :param stats_window_size: Window size for the rollout logging
     :param tensorboard_log: the log location for tensorboard (if None, no logging)
     :param policy_kwargs: additional arguments to be passed to the policy on creation (``memory_size``,
-        ``calibration``, ``bank_size``, ``memory_clamp``, ``shared_memory``, ``enable_critic_memory``, ...)
+        ``calibration``, ``bank_size``, ``memory_clamp``, ``memory_decay``, ``critic_memory``, ...)
     :param verbose: the verbosity level: 0 no output, 1 info, 2 debug
     :param seed: Seed for the pseudo random generators
     :param device: Device (cpu, cuda, ...) on which the code should be run.

@@ -198,10 +198,11 @@ def _check_memory_values(policy_kwargs: dict[str, Any], parameters: dict[str, in
         )
     except ValueError as error:
         raise ZooConfigError(f"{where}: policy_kwargs: {error}") from error
-    shared = value("shared_memory")
-    if shared and value("enable_critic_memory"):
-        raise ZooConfigError(f"{where}: policy_kwargs shared_memory=True needs enable_critic_memory=False too")
-    if value("critic_trains_memory") and not shared:
-        raise ZooConfigError(
-            f"{where}: policy_kwargs critic_trains_memory=True needs shared_memory=True, enable_critic_memory=False"
-        )
+    if "critic_memory" in parameters:
+        from sb3_shm.common.recurrent.policies import resolve_critic_memory
+
+        names = ("critic_memory", "shared_memory", "enable_critic_memory", "critic_trains_memory")
+        try:
+            resolve_critic_memory(*(policy_kwargs.get(name) for name in names), warn=False)
+        except ValueError as error:
+            raise ZooConfigError(f"{where}: policy_kwargs: {error}") from error

@@ -81,9 +81,8 @@ def convert_shm_ppo_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
         # Trials of an older sampler had no decay: the paper's cell
         memory_decay=params.pop("memory_decay", 1.0),
     )
-    # Trials of an older sampler had no memory_sharing: separate memories
-    if params.pop("memory_sharing", "separate") == "joint":
-        policy_kwargs.update(shared_memory=True, enable_critic_memory=False, critic_trains_memory=True)
+    # memory_sharing's values are critic_memory modes; trials of an older sampler had none: separate memories
+    policy_kwargs.update(critic_memory=params.pop("memory_sharing", "separate"))
     # The zoo lays these values over the entry's: an entry's sequence_length (VisualMatch's 256, POPGym's 128) need
     # not divide the sampled n_steps. None is the default, gcd(n_steps, batch_size) = batch_size: the longest allowed.
     hyperparams["sequence_length"] = None

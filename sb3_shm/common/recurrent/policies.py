@@ -1,6 +1,7 @@
 """Actor-critic policies whose recurrent core is a Stable Hadamard Memory instead of an LSTM."""
 
-from typing import Any
+import warnings
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch as th
@@ -20,6 +21,65 @@ from torch import nn
 from sb3_shm.common.memory.scan import ScanImpl
 from sb3_shm.common.memory.shm import Calibration, ShmCell, check_memory_arguments
 from sb3_shm.common.recurrent.type_aliases import ShmReplay, ShmStates
+
+
+CriticMemory = Literal["separate", "shared", "joint", "none"]
+CRITIC_MEMORIES = ("separate", "shared", "joint", "none")
+# The deprecated flags (shared_memory, enable_critic_memory, critic_trains_memory) of each critic_memory mode
+_FLAGS_TO_CRITIC_MEMORY = {
+    (False, True, False): "separate",
+    (True, False, False): "shared",
+    (True, False, True): "joint",
+    (False, False, False): "none",
+}
+
+
+def resolve_critic_memory(
+    critic_memory: str | None = None,
+    shared_memory: bool | None = None,
+    enable_critic_memory: bool | None = None,
+    critic_trains_memory: bool | None = None,
+    warn: bool = True,
+) -> CriticMemory:
+    """
+    The critic's memory mode, from ``critic_memory`` or the three flags it replaces (deprecated: they encode the same
+    four modes, and five of their eight combinations are invalid). The one validation of this option: the policy,
+    the RL Zoo's config check and the sampler all call it.
+
+    :param critic_memory: ``"separate"``, ``"shared"``, ``"joint"``, ``"none"``, or None (the default, "separate")
+    :param shared_memory: deprecated flag, None when not given
+    :param enable_critic_memory: deprecated flag, None when not given
+    :param critic_trains_memory: deprecated flag, None when not given
+    :param warn: emit the DeprecationWarning for the flags
+    :return: the mode
+    :raises ValueError: for an unknown mode, the flags and the mode together, or an invalid combination of flags
+    """
+    flags = {
+        "shared_memory": shared_memory,
+        "enable_critic_memory": enable_critic_memory,
+        "critic_trains_memory": critic_trains_memory,
+    }
+    given = {name: value for name, value in flags.items() if value is not None}
+    if not given:
+        if critic_memory is None:
+            return "separate"
+        if not (isinstance(critic_memory, str) and critic_memory in CRITIC_MEMORIES):
+            raise ValueError(f"Unknown critic_memory {critic_memory!r}: choose one of {CRITIC_MEMORIES}")
+        return cast(CriticMemory, critic_memory)
+    if critic_memory is not None:
+        raise ValueError(f"Pass critic_memory alone, without the flags it replaces ({', '.join(given)})")
+    shared = bool(given.get("shared_memory", False))
+    key = (shared, bool(given.get("enable_critic_memory", not shared)), bool(given.get("critic_trains_memory", False)))
+    mode = _FLAGS_TO_CRITIC_MEMORY.get(key)
+    if mode is None:
+        raise ValueError(
+            f"{', '.join(f'{name}={value}' for name, value in given.items())} is not a valid critic memory: use "
+            "critic_memory='separate' (its own memory), 'shared' (the actor's, trained by the policy loss), 'joint' "
+            "(the actor's, trained by both losses) or 'none'"
+        )
+    if warn:
+        warnings.warn(f"{', '.join(given)} are deprecated: use critic_memory={mode!r}", DeprecationWarning, stacklevel=3)
+    return cast(CriticMemory, mode)
 
 
 class ShmActorCriticPolicy(ActorCriticPolicy):
@@ -61,13 +121,15 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
     :param memory_decay: constant forgetting factor gamma in ``C_t = gamma * (1 + tanh(...))``, in (0, 1]; 1 is the
         paper's cell. Values 0.7-0.9 let the memory track the recent past from the start (e.g. velocities in the
         NoVel tasks); keep 1 for tasks that must hold a cue for long. See :class:`ShmCell`.
-    :param shared_memory: Whether the memory is shared between the actor and the critic (only the actor's gradient
-        is used, as RecurrentPPO's ``shared_lstm``). By default, the actor and the critic have two separate memories.
-    :param critic_trains_memory: With ``shared_memory=True``, let the value loss train the shared memory too (as
-        CleanRL's recurrent PPO). Why: the value of the last phase of a recall task depends on the cue, so the value
-        loss teaches the memory to keep the cue long before the policy gradient alone would (VisualMatch,
-        ``docs/results.md``).
-    :param enable_critic_memory: Use a separate memory for the critic.
+    :param critic_memory: what the critic remembers with (see :func:`resolve_critic_memory`): ``"separate"`` (the
+        default: its own memory, as RecurrentPPO's ``enable_critic_lstm``), ``"shared"`` (the actor's memory, trained
+        by the policy loss only, as RecurrentPPO's ``shared_lstm``), ``"joint"`` (the actor's memory, trained by the
+        value loss too, as CleanRL's recurrent PPO; why: the value of the last phase of a recall task depends on the
+        cue, so the value loss teaches the memory to keep the cue long before the policy gradient alone would,
+        VisualMatch in ``docs/results.md``) or ``"none"`` (no memory: a linear map of the features)
+    :param shared_memory: deprecated, use ``critic_memory`` (``True`` with ``enable_critic_memory=False``: "shared")
+    :param enable_critic_memory: deprecated, use ``critic_memory`` (``True``: "separate"; ``False`` alone: "none")
+    :param critic_trains_memory: deprecated, use ``critic_memory`` (``True`` with a shared memory: "joint")
     :param scan_impl: implementation of the whole-sequence recurrence used in training
         (``"auto"``: ``"fused"`` on CPU, ``"triton"`` on CUDA, when installed; or ``"sequential"``, ``"chunked"``,
         ``"scan"``, ``"loop"``; see :mod:`sb3_shm.common.memory.scan`)
@@ -102,25 +164,20 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         calibration: Calibration = "random",
         memory_clamp: float | None = 100.0,
         memory_decay: float = 1.0,
-        shared_memory: bool = False,
-        enable_critic_memory: bool = True,
+        critic_memory: CriticMemory | None = None,
         scan_impl: ScanImpl = "auto",
-        critic_trains_memory: bool = False,
         check_observations: bool = True,
+        shared_memory: bool | None = None,
+        enable_critic_memory: bool | None = None,
+        critic_trains_memory: bool | None = None,
     ):
         check_memory_arguments(memory_size, bank_size, calibration, memory_clamp, scan_impl, memory_decay)
         _check_features_extractor(type(self), observation_space, features_extractor_class)
-        if shared_memory and enable_critic_memory:
+        critic_memory = resolve_critic_memory(critic_memory, shared_memory, enable_critic_memory, critic_trains_memory)
+        if critic_memory in ("shared", "joint") and not share_features_extractor:
             raise ValueError(
-                "Choose between a shared memory (shared_memory=True, enable_critic_memory=False), a separate critic "
-                "memory (enable_critic_memory=True, the default) or none for the critic (both False)."
+                f"critic_memory={critic_memory!r} needs share_features_extractor=True: one memory reads one feature vector."
             )
-        if critic_trains_memory and not shared_memory:
-            raise ValueError(
-                "critic_trains_memory=True needs a shared memory: pass shared_memory=True, enable_critic_memory=False."
-            )
-        if shared_memory and not share_features_extractor:
-            raise ValueError("shared_memory=True needs share_features_extractor=True: one memory reads one feature vector.")
         memory_size = int(memory_size)
         self.memory_output_dim = memory_size
         super().__init__(
@@ -143,9 +200,10 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
             optimizer_kwargs,
         )
         self.memory_size = memory_size
-        self.shared_memory = shared_memory
-        self.critic_trains_memory = critic_trains_memory
-        self.enable_critic_memory = enable_critic_memory
+        self.critic_memory = critic_memory
+        # What the forward passes branch on
+        self.shared_memory = critic_memory in ("shared", "joint")
+        self.critic_trains_memory = critic_memory == "joint"
         self.check_observations = check_observations
         memory_kwargs: dict[str, Any] = dict(
             memory_size=memory_size,
@@ -157,9 +215,9 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
             decay=memory_decay,
         )
         self.memory_actor = ShmCell(self.features_dim, **memory_kwargs)
-        self.memory_critic = ShmCell(self.features_dim, **memory_kwargs) if enable_critic_memory else None
+        self.memory_critic = ShmCell(self.features_dim, **memory_kwargs) if critic_memory == "separate" else None
         # Without a memory, the critic still maps the features to the size the value MLP expects
-        self.critic = nn.Linear(self.features_dim, memory_size) if not (shared_memory or enable_critic_memory) else None
+        self.critic = nn.Linear(self.features_dim, memory_size) if critic_memory == "none" else None
         # Setup optimizer with initial learning rate (again: the memories were created after ActorCriticPolicy's)
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
 
@@ -173,10 +231,8 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
             calibration=cell.calibration,
             memory_clamp=cell.clamp,
             memory_decay=cell.decay,
-            shared_memory=self.shared_memory,
-            enable_critic_memory=self.enable_critic_memory,
+            critic_memory=self.critic_memory,
             scan_impl=cell.scan_impl,
-            critic_trains_memory=self.critic_trains_memory,
             check_observations=self.check_observations,
         )
         return data

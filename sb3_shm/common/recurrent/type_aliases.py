@@ -10,7 +10,7 @@ class ShmStates(NamedTuple):
     """
     Memories of the actor and the critic, each (n_envs, H, H).
 
-    Without a critic memory (``enable_critic_memory=False``, ``shared_memory=False``), ``vf`` is ``pi``.
+    Without a critic memory of its own (``critic_memory`` other than ``"separate"``), ``vf`` is ``pi``.
     """
 
     pi: th.Tensor
