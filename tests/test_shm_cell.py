@@ -66,6 +66,7 @@ def test_episode_start_clears_a_non_finite_memory(value):
     th.testing.assert_close(last_seq, last_clean, rtol=0, atol=0)
 
 
+@pytest.mark.filterwarnings("ignore:with memory_clamp=None")  # no bound, on purpose
 def test_non_finite_memory_names_its_cause():
     """A memory that turns NaN / inf raises a FloatingPointError saying why, instead of a crash further on."""
     th.manual_seed(0)
@@ -135,6 +136,7 @@ def test_calibration_modes():
     th.testing.assert_close(new_memory, memory + update_only)
 
 
+@pytest.mark.filterwarnings("ignore:with memory_clamp=None")  # no bound, on purpose
 def test_decay_scales_the_calibration():
     """C_t = decay * (1 + tanh(theta (x) v_c)): the kept part of the memory is scaled, the write is not."""
     th.manual_seed(0)
@@ -199,6 +201,7 @@ def memory_magnitudes(calibration: str, n_steps: int = 20_000, checkpoints=(4_00
     return stats
 
 
+@pytest.mark.filterwarnings("ignore:with memory_clamp=None")  # no bound, on purpose
 @pytest.mark.slow
 def test_random_calibration_keeps_the_memory_stationary():
     """
@@ -215,6 +218,7 @@ def test_random_calibration_keeps_the_memory_stationary():
     assert stats_none[20_000][1] > 3 * stats_none[4_000][1], "C = 1 should accumulate: the test would not detect growth"
 
 
+@pytest.mark.filterwarnings("ignore:with memory_clamp=None")  # no bound, on purpose
 @pytest.mark.parametrize("calibration", ["random", "fixed"])
 def test_gradients_through_1024_steps(calibration):
     """
