@@ -8,9 +8,9 @@ from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import CheckpointCallback
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.envs import IdentityEnv
+from stable_baselines3.common.envs import FakeImageEnv, IdentityEnv
 from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.common.vec_env import DummyVecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 from sb3_shm import ShmPPO, ShmSAC
 from sb3_shm.common.off_policy.buffers import DictEpisodeReplayBuffer, EpisodeReplayBuffer
@@ -355,6 +355,21 @@ def test_box_and_dict_spaces(tmp_path):
     assert dict_model._n_updates > 0
 
 
+def test_images_and_vec_normalize():
+    image_env = FakeImageEnv(action_dim=2, screen_height=36, screen_width=36, discrete=False)
+    cnn_model = ShmSAC(
+        "CnnShmPolicy", image_env, policy_kwargs=dict(SMALL, features_extractor_kwargs=dict(features_dim=16)), **FAST
+    )
+    cnn_model.learn(40)
+    assert cnn_model._n_updates > 0
+    # The buffer keeps raw observations and rewards, sampled through VecNormalize's statistics
+    env = VecNormalize(DummyVecEnv([lambda: gym.make("Pendulum-v1")]))
+    model = make_model(env=env, policy_kwargs=dict(memory_inputs=("action", "reward", "observation")))
+    model.learn(48)
+    assert model._n_updates > 0 and np.abs(model.replay_buffer.rewards).max() > 1.0
+
+
+@pytest.mark.filterwarnings("ignore:rich is experimental")
 def test_tensorboard_callbacks_progress_bar(tmp_path):
     callback = CheckpointCallback(save_freq=20, save_path=str(tmp_path / "checkpoints"), name_prefix="shm_sac")
     model = make_model(tensorboard_log=str(tmp_path / "tb"), verbose=0)
