@@ -19,7 +19,7 @@ from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
 from sb3_shm.common.memory.scan import ScanImpl
-from sb3_shm.common.memory.shm import Calibration, ShmCell, check_memory_arguments
+from sb3_shm.common.memory.shm import Calibration, ShmCell, all_finite, check_memory_arguments
 from sb3_shm.common.recurrent.type_aliases import ShmReplay, ShmStates
 
 
@@ -135,7 +135,7 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         ``"scan"``, ``"loop"``; see :mod:`sb3_shm.common.memory.scan`)
     :param check_observations: raise a ValueError naming the environment (and the Dict key) when an observation
         holds NaN or inf, in rollouts (:meth:`forward`, :meth:`predict_values`) and in :meth:`predict`, instead of
-        letting it poison the memory. One ``isfinite`` pass over the observations per step; False skips it (the
+        letting it poison the memory. One reduction over the observations per step; False skips it (the
         memory's own finiteness check still stops a NaN, with a less specific message).
     """
 
@@ -455,10 +455,8 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         :return: the model's action and the next state
         """
         self.set_training_mode(False)
-        arrays = observation
         observation, vectorized_env = self.obs_to_tensor(observation)
-        # numpy's check costs about 1 us here, torch's about 7 (per-op overhead): torch only to name the culprits
-        if self.check_observations and not _all_finite(arrays):
+        if self.check_observations:
             check_finite_observations(observation)
         if isinstance(observation, dict):
             n_envs = observation[next(iter(observation.keys()))].shape[0]
@@ -512,7 +510,7 @@ def check_finite_observations(obs: th.Tensor | dict[str, th.Tensor]) -> None:
     :param obs: a batch of observations, (n_envs, ...), or a dict of them; integer observations cannot hold NaN
     """
     for key, value in obs.items() if isinstance(obs, dict) else [(None, obs)]:
-        if value.is_floating_point() and not th.isfinite(value).all():
+        if value.is_floating_point() and not all_finite(value):
             bad = th.nonzero(~th.isfinite(value).reshape(value.shape[0], -1).all(dim=1)).flatten().tolist()
             name = "observation" if key is None else f"observation[{key!r}]"
             raise ValueError(
@@ -521,12 +519,6 @@ def check_finite_observations(obs: th.Tensor | dict[str, th.Tensor]) -> None:
                 "gymnasium.wrappers.TransformObservation). policy_kwargs=dict(check_observations=False) turns this "
                 "check off."
             )
-
-
-def _all_finite(obs: np.ndarray | dict[str, np.ndarray]) -> bool:
-    """:return: whether no floating-point entry of these numpy observations is NaN or inf"""
-    arrays = obs.values() if isinstance(obs, dict) else [obs]
-    return all(np.isfinite(array).all() for array in map(np.asarray, arrays) if np.issubdtype(array.dtype, np.floating))
 
 
 def _check_features_extractor(
