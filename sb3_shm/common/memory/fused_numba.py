@@ -23,9 +23,11 @@ checkpoint (K * H numbers per row, in L1) and runs the reverse-time recurrence, 
 
 At an episode start (``keep_t == 0``) ``keep_t * M_{t-1}`` and ``gM_{t-1}`` are exactly 0 whatever ``M_{t-1}`` and
 ``gM_t`` hold (a multiply would keep NaN and inf: ``0 * inf = NaN``), as in
-:func:`~sb3_shm.common.memory.scan.reset_memory`: the forward zeroes the row of ``M_{t-1}``, the backward reads a row of
-zeros instead of ``M_{t-1}`` and zeroes ``gM_{t-1}`` after the step. Each is a branch per (row, step), outside the
-vectorised loops over ``j``: a select inside them cost 3-5% of the kernels' time.
+:func:`~sb3_shm.common.memory.scan.reset_memory`: the forward zeroes the row of ``M_{t-1}``; the backward runs the
+reset step's own equations (``M_t = U_t``; no gradient into ``C_t`` or ``M_{t-1}``). Each is a branch per (row, step)
+outside the vectorised loops over ``j``: a select inside them cost 3-5% of the kernels' time, and reading a row of
+zeros from the workspace instead of ``M_{t-1}`` 5-7% of the backward's (the loops lost their proof that the row read
+and the row written differ).
 
 Memory: inputs and gradients ``O(B T H)``, checkpoints ``O(B H^2 T / K)`` and a per-task workspace of ``3 K H``
 numbers. Parallelism: ``prange`` over ``B x G`` tasks, each owning a block of ``H / G`` rows of one batch element
@@ -184,6 +186,40 @@ def _forward_kernel(theta, v_c, w, k, q, keep, consts, use_clamp, chunk, n_group
                     y[b, t, i] = acc
 
 
+@numba.njit(inline="always", fastmath=_FASTMATH, error_model="numpy")
+def _recompute_row(theta, v_c, w, k, keep, one, bound, use_clamp, ckpt, b, c, i, t0, t1, task, history, before_clamp, tanh_z):
+    """
+    Part of :func:`_backward_kernel` (inlined into it, so its loops keep the kernel's ``noalias`` arrays): recompute
+    row ``i`` of ``M`` over steps ``t0 .. t1 - 1`` from the checkpoint ``c`` into the task's workspace: ``history``
+    (M_{t0-1} .. M_{t1-1}), ``before_clamp`` (P_t) and ``tanh_z`` (tanh(Z_t), not written at episode starts, where
+    the backward does not read it).
+    """
+    size = theta.shape[2]
+    for j in range(size):
+        history[task, 0, j] = ckpt[b, c, i, j]
+    for t in range(t0, t1):
+        s = t - t0
+        a = theta[b, t, i]
+        wi = w[b, t, i]
+        kp = keep[b, t]
+        if kp == one - one:  # an episode start: M_t = U_t, whatever M_{t-1} holds
+            for j in range(size):
+                m = wi * k[b, t, j]
+                before_clamp[task, s, j] = m
+                if use_clamp:
+                    m = min(max(m, -bound), bound)
+                history[task, s + 1, j] = m
+            continue
+        for j in range(size):
+            tz = _tanh(a * v_c[b, t, j])
+            m = (one + tz) * (kp * history[task, s, j]) + wi * k[b, t, j]
+            tanh_z[task, s, j] = tz
+            before_clamp[task, s, j] = m
+            if use_clamp:
+                m = min(max(m, -bound), bound)
+            history[task, s + 1, j] = m
+
+
 @numba.njit(**_JIT)
 def _backward_kernel(
     theta, v_c, w, k, q, keep, consts, use_clamp, chunk, n_groups, ckpt, grad_y,
@@ -193,14 +229,12 @@ def _backward_kernel(
     Inputs as in :func:`_forward_kernel`; ``ckpt`` from it, ``grad_y`` (B, T, H).
     Outputs: ``grad_theta``, ``grad_w`` (B, T, H); ``grad_v_c``, ``grad_k``, ``grad_q`` (G, B, T, H) partial sums
     over row blocks, zero-initialised; ``grad_m`` (B, H, H): dL/dM_{T-1} on entry, dL/dM_{-1} on exit.
-    Workspace, one slot per task (B * G): ``history`` (B * G, K + 2, H) = M_{t0-1} .. M_{t1-1} of the current row and
-    a row of zeros (slot K + 1, read instead of M_{t-1} at an episode start),
+    Workspace, one slot per task (B * G): ``history`` (B * G, K + 1, H) = M_{t0-1} .. M_{t1-1} of the current row,
     ``before_clamp`` and ``tanh_z`` (B * G, K, H) = P_t and tanh(Z_t) of that row.
     """
     n_batch, n_steps, size = theta.shape
     one, bound = consts[0], consts[1]
     zero = one - one
-    zero_slot = chunk + 1
     rows_per_group = (size + n_groups - 1) // n_groups
     last_chunk = (n_steps - 1) // chunk
     for task in prange(n_batch * n_groups):
@@ -212,48 +246,40 @@ def _backward_kernel(
             t0 = c * chunk
             t1 = min(n_steps, t0 + chunk)
             for i in range(row_start, row_end):
-                # recompute this row of M over the chunk from the checkpoint
-                for j in range(size):
-                    history[task, 0, j] = ckpt[b, c, i, j]
-                for t in range(t0, t1):
-                    s = t - t0
-                    a = theta[b, t, i]
-                    wi = w[b, t, i]
-                    kp = keep[b, t]
-                    previous = zero_slot if kp == zero else s
-                    for j in range(size):
-                        tz = _tanh(a * v_c[b, t, j])
-                        m = (one + tz) * (kp * history[task, previous, j]) + wi * k[b, t, j]
-                        tanh_z[task, s, j] = tz
-                        before_clamp[task, s, j] = m
-                        if use_clamp:
-                            m = min(max(m, -bound), bound)
-                        history[task, s + 1, j] = m
+                _recompute_row(
+                    theta, v_c, w, k, keep, one, bound, use_clamp, ckpt, b, c, i, t0, t1, task, history, before_clamp, tanh_z
+                )
                 # reverse-time recurrence over the chunk, one pass over the row per step
                 for t in range(t1 - 1, t0 - 1, -1):
                     s = t - t0
                     a = theta[b, t, i]
                     wi = w[b, t, i]
                     kp = keep[b, t]
-                    previous = zero_slot if kp == zero else s
                     gyi = grad_y[b, t, i]
                     sum_w = zero
                     sum_theta = zero
-                    for j in range(size):
-                        gm = grad_m[b, i, j] + gyi * q[b, t, j]
-                        if use_clamp:
-                            gm = gm if abs(before_clamp[task, s, j]) <= bound else zero
-                        sum_w += gm * k[b, t, j]
-                        grad_q[g, b, t, j] += gyi * history[task, s + 1, j]
-                        grad_k[g, b, t, j] += wi * gm
-                        tz = tanh_z[task, s, j]
-                        gz = gm * (kp * history[task, previous, j]) * (one - tz * tz)
-                        sum_theta += gz * v_c[b, t, j]
-                        grad_v_c[g, b, t, j] += a * gz
-                        grad_m[b, i, j] = gm * (one + tz) * kp
-                    if kp == zero:  # M_t does not depend on M_{t-1}: exactly 0, even where gM_t is not finite
+                    if kp == zero:  # an episode start: no gradient into C_t or M_{t-1}, even where gM_t is not finite
                         for j in range(size):
+                            gm = grad_m[b, i, j] + gyi * q[b, t, j]
+                            if use_clamp:
+                                gm = gm if abs(before_clamp[task, s, j]) <= bound else zero
+                            sum_w += gm * k[b, t, j]
+                            grad_q[g, b, t, j] += gyi * history[task, s + 1, j]
+                            grad_k[g, b, t, j] += wi * gm
                             grad_m[b, i, j] = zero
+                    else:
+                        for j in range(size):
+                            gm = grad_m[b, i, j] + gyi * q[b, t, j]
+                            if use_clamp:
+                                gm = gm if abs(before_clamp[task, s, j]) <= bound else zero
+                            sum_w += gm * k[b, t, j]
+                            grad_q[g, b, t, j] += gyi * history[task, s + 1, j]
+                            grad_k[g, b, t, j] += wi * gm
+                            tz = tanh_z[task, s, j]
+                            gz = gm * (kp * history[task, s, j]) * (one - tz * tz)
+                            sum_theta += gz * v_c[b, t, j]
+                            grad_v_c[g, b, t, j] += a * gz
+                            grad_m[b, i, j] = gm * (one + tz) * kp
                     grad_w[b, t, i] = sum_w
                     grad_theta[b, t, i] = sum_theta
 
@@ -297,8 +323,7 @@ def fused_backward(theta, v_c, w, k, q, keep, clamp, chunk, ckpt, grad_y, grad_l
     partial = np.zeros((3, groups, n_batch, n_steps, size), dtype=dtype)  # column sums: v_c, k, q
     grad_m0 = grad_last.copy()  # updated in place: dL/dM_t, then dL/dM_{-1}
     tasks = n_batch * groups
-    history = np.empty((tasks, chunk + 2, size), dtype=dtype)
-    history[:, chunk + 1] = 0.0
+    history = np.empty((tasks, chunk + 1, size), dtype=dtype)
     before_clamp = np.empty((tasks, chunk, size), dtype=dtype)
     tanh_z = np.empty((tasks, chunk, size), dtype=dtype)
     _backward_kernel(
