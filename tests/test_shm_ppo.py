@@ -300,6 +300,7 @@ def test_numpy_memory_size_and_refused_types():
     for kwargs, message in [
         (dict(memory_size=True), "memory_size must be an integer >= 1, got True"),
         (dict(memory_clamp="100"), "clamp must be a positive number or None"),
+        (dict(memory_input_dim=True), "memory_input_dim must be an integer >= 1 or None"),
     ]:
         with pytest.raises(ValueError, match=message):
             ShmPPO("MlpShmPolicy", "CartPole-v1", n_steps=16, batch_size=16, policy_kwargs=kwargs)

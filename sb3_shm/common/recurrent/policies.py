@@ -19,7 +19,7 @@ from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
 from sb3_shm.common.memory.scan import ScanImpl
-from sb3_shm.common.memory.shm import Calibration, ShmCell, all_finite, check_memory_arguments
+from sb3_shm.common.memory.shm import Calibration, ShmCell, all_finite, check_memory_arguments, is_integer
 from sb3_shm.common.recurrent.type_aliases import ShmReplay, ShmStates
 
 
@@ -172,6 +172,8 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         critic_trains_memory: bool | None = None,
     ):
         check_memory_arguments(memory_size, bank_size, calibration, memory_clamp, scan_impl, memory_decay)
+        if memory_input_dim is not None and not (is_integer(memory_input_dim) and memory_input_dim >= 1):
+            raise ValueError(f"memory_input_dim must be an integer >= 1 or None (no embedding), got {memory_input_dim!r}")
         _check_features_extractor(type(self), observation_space, features_extractor_class)
         critic_memory = resolve_critic_memory(critic_memory, shared_memory, enable_critic_memory, critic_trains_memory)
         if critic_memory in ("shared", "joint") and not share_features_extractor:
