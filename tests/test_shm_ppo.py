@@ -307,8 +307,9 @@ def test_numpy_memory_size_and_refused_types():
 
 
 def test_unbounded_memory_options_warn():
-    with pytest.warns(UserWarning, match="memory_clamp=None.*no bound"):
+    with pytest.warns(UserWarning, match="memory_clamp=None.*no bound") as record:
         ShmPPO("MlpShmPolicy", "CartPole-v1", n_steps=16, batch_size=16, policy_kwargs=dict(memory_clamp=None))
+    assert len([warning for warning in record if "no bound" in str(warning.message)]) == 1, "one warning, not one per cell"
 
 
 class NanObservationEnv(gym.Env):

@@ -19,7 +19,15 @@ from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
 from sb3_shm.common.memory.scan import ScanImpl
-from sb3_shm.common.memory.shm import Calibration, ShmCell, all_finite, check_memory_arguments, is_integer
+from sb3_shm.common.memory.shm import (
+    Calibration,
+    ShmCell,
+    all_finite,
+    check_memory_arguments,
+    is_integer,
+    memory_is_bounded,
+    unbounded_memory_hint,
+)
 from sb3_shm.common.recurrent.type_aliases import ShmReplay, ShmStates
 
 
@@ -216,8 +224,13 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
             scan_impl=scan_impl,
             decay=memory_decay,
         )
-        self.memory_actor = ShmCell(self.features_dim, **memory_kwargs)
-        self.memory_critic = ShmCell(self.features_dim, **memory_kwargs) if critic_memory == "separate" else None
+        if not memory_is_bounded(calibration, memory_clamp, memory_decay):
+            warnings.warn(unbounded_memory_hint(calibration, float(memory_decay)), UserWarning, stacklevel=2)
+        with warnings.catch_warnings():
+            # the cells' own copy of the warning above: one per policy, not one per cell
+            warnings.filterwarnings("ignore", message="with memory_clamp=None", category=UserWarning)
+            self.memory_actor = ShmCell(self.features_dim, **memory_kwargs)
+            self.memory_critic = ShmCell(self.features_dim, **memory_kwargs) if critic_memory == "separate" else None
         # Without a memory, the critic still maps the features to the size the value MLP expects
         self.critic = nn.Linear(self.features_dim, memory_size) if critic_memory == "none" else None
         # Setup optimizer with initial learning rate (again: the memories were created after ActorCriticPolicy's)
