@@ -95,8 +95,11 @@ class MemoryNetwork(BaseModel):
             int(action_space.n) if isinstance(action_space, spaces.Discrete) else get_action_dim(action_space)
         )
         self.obs_embed = nn.Sequential(nn.Linear(features_dim, obs_embed_dim), nn.ReLU())
-        self.action_embed = nn.Sequential(nn.Linear(self.action_input_dim, action_embed_dim), nn.ReLU())
-        self.reward_embed = nn.Sequential(nn.Linear(1, reward_embed_dim), nn.ReLU())
+        # Only the inputs the memory reads get an embedding (no parameters without gradients)
+        self.action_embed = (
+            nn.Sequential(nn.Linear(self.action_input_dim, action_embed_dim), nn.ReLU()) if "action" in memory_inputs else None
+        )
+        self.reward_embed = nn.Sequential(nn.Linear(1, reward_embed_dim), nn.ReLU()) if "reward" in memory_inputs else None
         input_dim = (
             action_embed_dim * ("action" in memory_inputs)
             + reward_embed_dim * ("reward" in memory_inputs)
@@ -109,13 +112,13 @@ class MemoryNetwork(BaseModel):
         """(..., F), (..., action_dim), (...) -> the memory's input (..., D) and the observation embedding (..., E)."""
         obs_embedding = self.obs_embed(features)
         parts = []
-        if "action" in self.memory_inputs:
+        if self.action_embed is not None:
             if self.discrete:
                 actions = F.one_hot(prev_actions.long().squeeze(-1), self.action_input_dim).to(features.dtype)
             else:
                 actions = prev_actions.to(features.dtype)
             parts.append(self.action_embed(actions))
-        if "reward" in self.memory_inputs:
+        if self.reward_embed is not None:
             parts.append(self.reward_embed(prev_rewards.to(features.dtype).unsqueeze(-1)))
         if "observation" in self.memory_inputs:
             parts.append(obs_embedding)
