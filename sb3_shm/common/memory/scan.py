@@ -110,7 +110,7 @@ def shm_step(
     :param v_c: (B, H)
     :param w: eta * v, (B, H)
     :param k: (B, H)
-    :param keep: 1 - episode_start, (B,)
+    :param keep: 1 - episode_start, (B,); where it is 0 the previous memory is dropped whatever it holds (NaN, inf)
     :param clamp: bound on |M|, or None
     :return: M_t, (B, H, H)
     """
@@ -396,7 +396,7 @@ def shm_sequence(
     :param w: ``eta_t * v_t``, (B, T, H)
     :param k: keys, (B, T, H)
     :param q: queries, (B, T, H)
-    :param keep: ``1 - episode_start_t``, (B, T)
+    :param keep: ``1 - episode_start_t``, (B, T); where it is 0 the previous memory is dropped whatever it holds
     :param initial_memory: M before the first step, (B, H, H)
     :param clamp: bound on |M| applied at every step, None for no clamp
     :param impl: one of :data:`SCAN_IMPLS` (see module docstring)

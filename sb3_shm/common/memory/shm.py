@@ -120,7 +120,9 @@ class ShmCell(nn.Module):
     :param bank_size: L, number of calibration rows in the learned bank ``Theta`` (L, H)
     :param calibration: ``"random"`` (the paper: a random row of the bank per step and environment),
         ``"fixed"`` (always row 0) or ``"none"`` (C = 1: linear attention with a write gate)
-    :param clamp: bound on |M| applied at every step (the authors' guard), None to disable
+    :param clamp: bound on |M| applied at every step (the authors' guard), None to disable. Without it, random or
+        fixed calibration with ``decay > 0.5`` leaves the memory unbounded (a UserWarning here; see
+        :meth:`memory_bound` for the bound of each option)
     :param scan_impl: implementation of the whole-sequence form, see :func:`~sb3_shm.common.memory.scan.shm_sequence`
     :param decay: gamma in ``C_t = gamma * (1 + tanh(outer(theta, v_c)))``, a constant forgetting factor. Deviation
         from SHM.md, off by default (1.0 = the paper's cell). Why: at initialisation ``theta (x) v_c`` is small, so

@@ -125,7 +125,9 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         None feeds the features to the memory directly
     :param bank_size: L, number of learned calibration rows ``Theta``
     :param calibration: ``"random"`` (the paper), ``"fixed"`` or ``"none"``, see :class:`ShmCell`
-    :param memory_clamp: bound on |M| applied at every step (the authors' guard), None to disable
+    :param memory_clamp: bound on |M| applied at every step (the authors' guard), None to disable. Without it, random
+        or fixed calibration with ``memory_decay > 0.5`` leaves the memory unbounded: a UserWarning, and a
+        FloatingPointError if it overflows (``docs/guide/memory.md`` states the bound of each option)
     :param memory_decay: constant forgetting factor gamma in ``C_t = gamma * (1 + tanh(...))``, in (0, 1]; 1 is the
         paper's cell. Values 0.7-0.9 let the memory track the recent past from the start (e.g. velocities in the
         NoVel tasks); keep 1 for tasks that must hold a cue for long. See :class:`ShmCell`.
