@@ -128,7 +128,7 @@ def memories(n_envs: int, elements: st.SearchStrategy) -> st.SearchStrategy:
 finite_obs = st.floats(-1e6, 1e6, width=32)
 
 
-@settings(PROPERTY, max_examples=30, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(PROPERTY, max_examples=30)
 @given(data=st.data(), n_envs=st.integers(1, 3), n_steps=st.integers(1, 5))
 def test_predict_keeps_a_finite_memory_finite_and_clamped(model, data, n_envs, n_steps):
     state = (data.draw(memories(n_envs, st.floats(allow_nan=False, allow_infinity=False, width=32))),)
@@ -138,7 +138,7 @@ def test_predict_keeps_a_finite_memory_finite_and_clamped(model, data, n_envs, n
         assert np.isfinite(state[0]).all() and np.abs(state[0]).max() <= 100.0
 
 
-@settings(PROPERTY, max_examples=30, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(PROPERTY, max_examples=30)
 @given(data=st.data(), n_envs=st.integers(1, 3), seed=st.integers(0, 2**31 - 1))
 def test_predict_episode_start_gives_the_initial_memory(model, data, n_envs, seed):
     """predict with episode_start=True gives what it gives from state=None, whatever the state held (NaN, inf...)."""
