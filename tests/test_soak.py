@@ -84,12 +84,13 @@ def test_bounded_options_stay_within_their_bound(options):
         model = make_model({**SMALL, **options})
     cell = model.policy.memory_actor
     obs = observations()
-    # |M_t| <= bound(t + 1) at every step t; float32 rounding of the bound's inputs allowed for
-    bounds = np.array([cell.memory_bound(n) for n in (1, N_STEPS)])
+    # |M| <= memory_bound(n) after every step n: a constant, or (C <= 1) u * n, capped by the clamp if any; float32
+    # rounding of the bound's inputs allowed for
     peaks = predict_episode(model, obs)
     assert np.isfinite(peaks).all()
-    linear = bounds[1] > bounds[0] * (1 + 1e-6)
-    allowed = cell.memory_bound(1) * np.arange(1, N_STEPS + 1) if linear else np.full(N_STEPS, bounds[0])
+    bound = cell.memory_bound(N_STEPS)
+    linear = bound > cell.memory_bound(1) * (1 + 1e-6)
+    allowed = np.minimum(bound, cell.write_bound() * np.arange(1, N_STEPS + 1)) if linear else np.full(N_STEPS, bound)
     assert (peaks <= allowed * (1 + 1e-5)).all(), f"max |M| / bound: {(peaks / allowed).max():.3f}"
 
     values, log_prob, memories = evaluate_sequence(model, obs)
