@@ -82,8 +82,8 @@ def memory_is_bounded(calibration: str, clamp: float | None, decay: float) -> bo
     - a clamp ``c``: ``|M| <= c``;
     - ``c_max < 1`` (calibration ``"none"`` with decay < 1, or ``"random"`` / ``"fixed"`` with decay < 0.5):
       ``|M| <= u / (1 - c_max)``;
-    - ``c_max = 1`` (``"none"`` with decay 1, or decay 0.5): ``|M_t| <= (t + 1) u``, at most linear in the episode
-      length (no overflow in any realistic episode);
+    - ``c_max = 1`` (``"none"`` with decay 1, or decay 0.5): ``|M| <= n u`` after n steps of an episode, at most
+      linear in its length (no overflow in any realistic episode);
     - otherwise (``"random"`` / ``"fixed"``, decay > 0.5, no clamp) ``C`` can stay above 1 and the memory can grow
       geometrically until it overflows: not bounded.
 
