@@ -545,6 +545,10 @@ def _check_features_extractor(
     Refuse a Dict observation space with a features extractor that needs one array (FlattenExtractor, NatureCNN), as
     Stable-Baselines3's ``BaseAlgorithm`` refuses ``MlpPolicy`` / ``CnnPolicy`` with Dict observations: otherwise the
     first step fails with ``'dict' object has no attribute 'flatten'``.
+
+    :param policy_class: the policy being built (named in the message)
+    :param observation_space: its observation space
+    :param features_extractor_class: its features extractor
     """
     if isinstance(observation_space, spaces.Dict) and issubclass(features_extractor_class, (FlattenExtractor, NatureCNN)):
         raise ValueError(
