@@ -36,9 +36,10 @@ class MemoryDiagnosticsCallback(BaseCallback):
 
     - ``memory_abs_max``, ``memory_abs_mean``: max and mean of ``|M|`` over all environments and entries, for the
       memory the agent carries at that step (``model._last_memory_states``);
-    - ``calib_near_0``, ``calib_near_2``: share of the calibration entries ``C = 1 + tanh(outer(theta, v_c))`` of
-      that step (computed from the current observation and the calibration indices drawn for it) below
-      ``saturation_eps`` (the memory is erased there) or above ``2 - saturation_eps`` (it nearly doubles there);
+    - ``calib_near_0``, ``calib_near_2``: share of the calibration entries ``C = decay * (1 + tanh(outer(theta, v_c)))``
+      of that step (:meth:`ShmCell.gates <sb3_shm.common.memory.shm.ShmCell.gates>` of the current observation and
+      the calibration indices drawn for it) below ``saturation_eps`` (the memory is erased there) or above
+      ``2 * decay - saturation_eps`` (at its maximum: it nearly doubles there with the paper's ``decay`` of 1);
     - ``clamp_hit``: share of the entries of ``M`` that sit at the clamp bound (``|M| >= memory_clamp``), and
       ``clamp_hit_envs``: share of environments with at least one such entry (not logged without a clamp);
     - ``eta_mean``: mean write strength ``eta = sigmoid(w_eta . x)`` over the environments at that step;
@@ -147,18 +148,6 @@ class MemoryDiagnosticsCallback(BaseCallback):
             return float(th.nn.utils.get_total_norm(grads))
         return float(th.linalg.vector_norm(th.stack([grad.norm() for grad in grads])))
 
-    @staticmethod
-    def _projections(cell: ShmCell, features: th.Tensor, theta_idx: th.Tensor) -> tuple[th.Tensor, th.Tensor, Any]:
-        """theta and v_c of the step from the cell's own projections (however it prepares its input), and eta."""
-        eta_logits: list[th.Tensor] = []
-        # eta = sigmoid(w_eta . x): w_eta is the last output of the cell's stacked projection, read as _project runs it
-        handle = cell.projection.register_forward_hook(lambda _module, _inputs, output: eta_logits.append(output[..., -1:]))
-        try:
-            theta, v_c = cell._project(features, theta_idx)[:2]
-        finally:
-            handle.remove()
-        return theta, v_c, th.sigmoid(eta_logits[-1]) if eta_logits else None
-
     @th.no_grad()
     def diagnostics(self) -> dict[str, float]:
         """Compute the diagnostics now (what :meth:`_on_step` logs every ``log_freq`` calls)."""
@@ -179,12 +168,10 @@ class MemoryDiagnosticsCallback(BaseCallback):
                 hit = magnitude >= cell.clamp
                 values[prefix + "clamp_hit"] = float(hit.float().mean())
                 values[prefix + "clamp_hit_envs"] = float(hit.flatten(1).any(dim=1).float().mean())
-            theta, v_c, eta = self._projections(cell, features[which], theta_idx)
-            calibration = 1.0 + th.tanh(theta.unsqueeze(-1) * v_c.unsqueeze(-2))
-            values[prefix + "calib_near_0"] = float((calibration < eps).float().mean())
-            values[prefix + "calib_near_2"] = float((calibration > 2.0 - eps).float().mean())
-            if eta is not None:
-                values[prefix + "eta_mean"] = float(eta.mean())
+            gates = cell.gates(features[which], theta_idx)
+            values[prefix + "calib_near_0"] = float((gates.calibration < eps).float().mean())
+            values[prefix + "calib_near_2"] = float((gates.calibration > 2.0 * cell.decay - eps).float().mean())
+            values[prefix + "eta_mean"] = float(gates.eta.mean())
             grad = self._grad_norm(cell.parameters())
             if grad is not None:
                 values[prefix + "grad_norm"] = grad

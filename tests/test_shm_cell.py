@@ -234,3 +234,22 @@ def test_gradients_through_1024_steps(calibration):
     assert th.isfinite(norms).all()
     ratio = (norms[0] / norms[-2]).item()
     assert 1e-3 < ratio < 1e3, ratio
+
+
+@pytest.mark.parametrize("calibration, decay", [("random", 1.0), ("fixed", 0.7), ("none", 0.9)])
+def test_gates_are_what_the_recurrence_uses(calibration, decay):
+    """With no write (W_v = 0), one step maps M to C * M: C is ShmCell.gates().calibration, decay included."""
+    th.manual_seed(0)
+    cell = ShmCell(6, memory_size=4, calibration=calibration, decay=decay, clamp=None if calibration == "none" else 1e6)
+    with th.no_grad():
+        cell.projection.weight[8:12] = 0.0  # the rows of W_v: U_t = eta v k^T = 0
+    x, memory = th.randn(3, 6), th.randn(3, 4, 4)
+    theta_idx = cell.sample_theta_indices(3)
+    gates = cell.gates(x, theta_idx)
+    _, new_memory = cell.step(x, memory, th.zeros(3), theta_idx)
+    th.testing.assert_close(new_memory, gates.calibration * memory)
+    assert gates.theta.shape == gates.v_c.shape == (3, 4) and gates.eta.shape == (3,)
+    assert ((gates.eta > 0) & (gates.eta < 1)).all()
+    assert ((gates.calibration >= 0) & (gates.calibration <= 2 * decay)).all()
+    if calibration == "none":
+        assert th.equal(gates.calibration, th.full_like(gates.calibration, decay))

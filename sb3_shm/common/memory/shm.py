@@ -21,7 +21,7 @@ The recurrence itself lives in :mod:`sb3_shm.common.memory.scan`.
 import math
 import numbers
 import warnings
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch as th
 from torch import nn
@@ -104,6 +104,22 @@ def unbounded_memory_hint(calibration: str, decay: float) -> str:
         "episode until it overflows (inf, then NaN). Set memory_clamp (the default 100 bounds |M| by 100), "
         'memory_decay <= 0.5 or calibration="none"; see docs/guide/memory.md'
     )
+
+
+class ShmGates(NamedTuple):
+    """
+    The gates of :class:`ShmCell` for a batch of inputs (:meth:`ShmCell.gates`).
+
+    :param theta: the calibration row ``Theta[i_t]``, (..., H) (zeros for ``calibration="none"``)
+    :param v_c: the calibration vector ``W_c x``, (..., H)
+    :param eta: the write strength ``sigmoid(w_eta . x)``, (...)
+    :param calibration: ``C_t = decay * (1 + tanh(outer(theta, v_c)))``, (..., H, H), each entry in ``[0, 2 * decay]``
+    """
+
+    theta: th.Tensor
+    v_c: th.Tensor
+    eta: th.Tensor
+    calibration: th.Tensor
 
 
 class ShmCell(nn.Module):
@@ -197,22 +213,39 @@ class ShmCell(nn.Module):
             return th.randint(0, self.bank_size, shape, device=device)
         return th.zeros(shape, dtype=th.long, device=device)
 
-    def _project(self, x: th.Tensor, theta_idx: th.Tensor) -> tuple[th.Tensor, ...]:
-        """(..., D), (...) -> theta, v_c, w = eta * v, k, q: each (..., H); shortcut (..., H)."""
+    def _projections(self, x: th.Tensor, theta_idx: th.Tensor) -> tuple[th.Tensor, ...]:
+        """(..., D), (...) -> theta, v_c, v, k, q: each (..., H); eta (..., 1); shortcut (..., H)."""
         x = self.norm(self.embed(x))
         size = self.memory_size
-        k, q, v, v_c, eta = self.projection(x).split([size, size, size, size, 1], dim=-1)
+        k, q, v, v_c, eta_logit = self.projection(x).split([size, size, size, size, 1], dim=-1)
         k = th.relu(k)
         k = k / (1e-5 + k.sum(-1, keepdim=True))
         q = th.relu(q)
         q = q / (1e-5 + q.sum(-1, keepdim=True))
-        w = th.sigmoid(eta) * v
         if self.calibration == "none":
             # tanh(0) = 0, so C = 1 without a special case in the recurrence
             theta = th.zeros_like(v_c)
         else:
             theta = self.theta_bank[theta_idx]
-        return theta, v_c, w, k, q, self.shortcut(x)
+        return theta, v_c, v, k, q, th.sigmoid(eta_logit), self.shortcut(x)
+
+    def _project(self, x: th.Tensor, theta_idx: th.Tensor) -> tuple[th.Tensor, ...]:
+        """(..., D), (...) -> theta, v_c, w = eta * v, k, q: each (..., H); shortcut (..., H)."""
+        theta, v_c, v, k, q, eta, shortcut = self._projections(x, theta_idx)
+        return theta, v_c, eta * v, k, q, shortcut
+
+    def gates(self, x: th.Tensor, theta_idx: th.Tensor) -> ShmGates:
+        """
+        What the cell does with input ``x``: its calibration and write gates, as the recurrence uses them (for
+        diagnostics and figures; the recurrence itself never forms ``C`` outside the scan).
+
+        :param x: (..., D) inputs, e.g. (B, D) for one step or (B, T, D)
+        :param theta_idx: (...) calibration indices, e.g. from :meth:`sample_theta_indices`
+        :return: the gates, each with the leading shape of ``x``
+        """
+        theta, v_c, _, _, _, eta, _ = self._projections(x, theta_idx)
+        calibration = self.decay * (1.0 + th.tanh(theta.unsqueeze(-1) * v_c.unsqueeze(-2)))
+        return ShmGates(theta=theta, v_c=v_c, eta=eta.squeeze(-1), calibration=calibration)
 
     def write_bound(self) -> float:
         """
