@@ -1,5 +1,9 @@
 """Every whole-sequence implementation of the SHM recurrence equals the step-wise reference ("loop")."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch as th
@@ -199,3 +203,24 @@ def test_fused_without_numba(monkeypatch):
     with pytest.raises(ImportError, match="numba"):
         shm_sequence(*vectors, keep, memory, impl="fused")
     shm_sequence(*vectors, keep, memory, impl="auto")  # falls back
+
+
+def test_numba_threading_layer_is_only_chosen_when_the_user_chose_none():
+    """The fused kernel picks numba's workqueue layer (no idle spinning) only if neither the environment variable nor
+    numba.config names a layer: importing it never overrides the user's choice."""
+    pytest.importorskip("numba")
+    code = (
+        "import numba, sys; numba.config.THREADING_LAYER = sys.argv[1] or numba.config.THREADING_LAYER;"
+        "import sb3_shm.common.memory.fused_numba; print(numba.config.THREADING_LAYER)"
+    )
+
+    def layer(set_in_code: str = "", **env: str) -> str:
+        environment = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+        result = subprocess.run(
+            [sys.executable, "-c", code, set_in_code], capture_output=True, text=True, env={**environment, **env}, check=True
+        )
+        return result.stdout.strip()
+
+    assert layer() == "workqueue"
+    assert layer(NUMBA_THREADING_LAYER="omp") == "omp"
+    assert layer("tbb") == "tbb"

@@ -25,21 +25,18 @@ At an episode start (``keep_t == 0``) ``keep_t * M_{t-1}`` and ``gM_{t-1}`` are 
 ``gM_t`` hold (a multiply would keep NaN and inf: ``0 * inf = NaN``), as in
 :func:`~sb3_shm.common.memory.scan.reset_memory`: the forward zeroes the row of ``M_{t-1}``; the backward runs the
 reset step's own equations (``M_t = U_t``; no gradient into ``C_t`` or ``M_{t-1}``). Each is a branch per (row, step)
-outside the vectorised loops over ``j``: a select inside them cost 3-5% of the kernels' time, and reading a row of
-zeros from the workspace instead of ``M_{t-1}`` 5-7% of the backward's (the loops lost their proof that the row read
-and the row written differ).
+outside the vectorised loops over ``j`` (why not a select inside them: ``docs/benchmarks.md``).
 
 Memory: inputs and gradients ``O(B T H)``, checkpoints ``O(B H^2 T / K)`` and a per-task workspace of ``3 K H``
 numbers. Parallelism: ``prange`` over ``B x G`` tasks, each owning a block of ``H / G`` rows of one batch element
 (``G = 1`` unless the batch is smaller than the thread count); the column sums (``gq``, ``gk``, ``gv_c``) are
 accumulated per task, so no two threads write the same number.
 
-Vectorisation. The ``prange`` bodies index the arrays directly and create no array views (no ``row = rows[i]``),
-and the workspace is passed in as arguments: numba's alias analysis then finds no aliases and declares every array
-``noalias``, so LLVM vectorises the ``j`` loops without runtime alias checks. With views (the previous version) the
-checks sent the backward's loops to their scalar fallback, a serial chain of scalar FMAs, and the backward ran
-about 3x slower. Check with ``NUMBA_DEBUG_ARRAY_OPT=1`` ("No aliases found so adding noalias flag") after a change,
-with ``NUMBA_CACHE_DIR`` set to an empty folder (the debug output is compiled into the cached kernels).
+Vectorisation. The ``prange`` bodies index the arrays directly and create no array views (no ``row = rows[i]``), and the
+workspace is passed in as arguments: numba's alias analysis then finds no aliases and declares every array ``noalias``,
+so LLVM vectorises the ``j`` loops without runtime alias checks (with views, the checks send the loops to their scalar
+fallback: ``docs/benchmarks.md``). Check with ``NUMBA_DEBUG_ARRAY_OPT=1`` ("No aliases found so adding noalias flag")
+after a change, with ``NUMBA_CACHE_DIR`` set to an empty folder (the debug output is compiled into the cached kernels).
 
 tanh. ``float64`` uses ``math.tanh``. ``float32`` uses :func:`tanh_float32`, in float32 arithmetic: ``x + x^3 P(x^2)``
 (degree 5) for ``|x| < 0.75``, else ``1 - 2 / (exp(2|x|) + 1)`` with ``exp`` from a degree-6 polynomial and an
@@ -48,9 +45,8 @@ it is within one ulp of ``torch.tanh`` (itself within 0.52 ulp): checked for eve
 on an AVX-512 machine (below ``1e-4`` both return ``x``; the test checks a grid on any machine). So the kernel
 computes the same ``C_t`` as the step-wise form :func:`~sb3_shm.common.memory.scan.shm_step` (rollouts,
 ``predict``) up to float32 rounding, and ``shm_step`` keeps ``torch.tanh``; ``tests/test_scan_impls.py`` checks
-both claims. It is about 1.4x faster than the previous float32 tanh (a rational function evaluated in float64, half
-the vector width) and still the largest cost of the forward; scalar ``math.tanh`` would not vectorise at all
-(``shared/SHM.md``).
+both claims. It is still the largest cost of the forward; scalar ``math.tanh`` would not vectorise at all
+(``docs/spec.md``).
 """
 
 import math
@@ -66,9 +62,10 @@ from numba.extending import intrinsic, overload
 # the read-out and gradient sums over j vectorise.
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 # numba's OpenMP threading layer keeps idle threads spinning after each parallel kernel, which starves torch and the
-# environments on a small shared CPU (one example: 15-36 s of CPU with it, 4.3 s with workqueue). The workqueue layer
-# does not spin. NUMBA_THREADING_LAYER still overrides it.
-numba.config.THREADING_LAYER = os.environ.get("NUMBA_THREADING_LAYER", "workqueue")
+# environments on a small shared CPU (docs/benchmarks.md). The workqueue layer does not spin: it is chosen only when
+# the user has chosen no layer (neither NUMBA_THREADING_LAYER nor numba.config.THREADING_LAYER).
+if "NUMBA_THREADING_LAYER" not in os.environ and numba.config.THREADING_LAYER == "default":  # type: ignore[attr-defined]
+    numba.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]  # numba's config module is untyped
 
 _JIT = dict(parallel=True, cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 

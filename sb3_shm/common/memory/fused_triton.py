@@ -8,8 +8,8 @@ counterpart of :mod:`~sb3_shm.common.memory.fused_numba` (same math, same checkp
 see that module's docstring) and is meant for CUDA tensors. On CPU it runs only under Triton's interpreter
 (``TRITON_INTERPRET=1`` set before triton is imported; numpy, slow): that is how ``tests/test_triton.py`` checks it
 against ``"loop"`` on a machine without a GPU; the same tests compile it ahead of time for sm_80 (no GPU needed).
-On a GPU, ``tests/test_cuda.py`` checks it against ``"loop"`` (passed on an H200 and an H100, triton 3.6) and
-``benchmarks/memory_scan.py --device cuda`` times it (``docs/benchmarks.md``).
+On a GPU, ``tests/test_cuda.py`` checks it against ``"loop"`` and ``benchmarks/memory_scan.py --device cuda`` times it
+(results: ``docs/benchmarks.md``).
 
 Layout. One program per (batch element ``b``, block of ``BLOCK_I`` rows); it holds its rows of ``M`` in registers,
 ``(BLOCK_I, BLOCK_J)`` with ``BLOCK_J = next_power_of_2(H)`` (at least 16), and walks time, forming
@@ -29,16 +29,16 @@ gradient into ``M_{t-1}`` are exactly 0 (a select on the program's scalar ``keep
 Memory: inputs and gradients ``O(B T H)``, checkpoints ``O(B H^2 T / K)``, backward scratch
 ``B * n_blocks * K * BLOCK_I * BLOCK_J`` numbers (about ``B K H^2``) and column-sum partials ``3 n_blocks B T H``.
 
-tanh. On the GPU the kernels call CUDA's ``tanh`` (libdevice), the function ``torch.tanh`` runs there, so ``C_t``
-agrees with the rollouts' :func:`~sb3_shm.common.memory.scan.shm_step` to float32 rounding. A first version computed
-``sign(z) (1 - e) / (1 + e)``, ``e = exp(-2 |z|)``, whose GPU ``exp`` (an approximation) made float32 gradients up to
-5x further from the float64 reference than the float32 step loop (H200, T 70). The interpreter has no libdevice:
-there that formula runs, on numpy's exp (absolute error below 2 ``2^-24`` in float32 over ``|z| <= 12``). float32 and float64.
+tanh. On the GPU the kernels call CUDA's ``tanh`` (libdevice), the function ``torch.tanh`` runs there, so ``C_t`` agrees
+with the rollouts' :func:`~sb3_shm.common.memory.scan.shm_step` to float32 rounding (why not a formula on ``exp``:
+``docs/benchmarks.md``). The interpreter has no libdevice: there ``sign(z) (1 - e) / (1 + e)``, ``e = exp(-2 |z|)``,
+runs, on numpy's exp (absolute error below 2 ``2^-24`` in float32 over ``|z| <= 12``). float32 and float64.
 """
 
 import contextlib
 import functools
 import os
+import types
 
 import torch as th
 import triton
@@ -209,9 +209,17 @@ def _kernels(interpret: bool):
     if interpret and type(tl.sum).__name__ == "JITFunction":
         # triton.language's own helpers (tl.sum) were jitted for the compiler when triton was imported
         raise RuntimeError("TRITON_INTERPRET=1 was set after triton was imported: set it before, in the environment")
-    # the kernels call the helpers by their global names: they must be jitted the same way, here
-    globals().update({name: triton.jit(helper) for name, helper in _HELPERS.items()})
-    return triton.jit(_forward_kernel), triton.jit(_backward_kernel)
+    # The kernels call the helpers by their global names, so the helpers must be jitted the same way as the kernels:
+    # copies of all of them that share a namespace of their own (this module's globals are left as they are)
+    namespace = dict(globals())
+
+    def jit_in_namespace(function):
+        copy = types.FunctionType(function.__code__, namespace, function.__name__, function.__defaults__)
+        copy.__doc__, copy.__qualname__ = function.__doc__, function.__qualname__
+        return triton.jit(copy)
+
+    namespace.update({name: jit_in_namespace(helper) for name, helper in _HELPERS.items()})
+    return jit_in_namespace(_forward_kernel), jit_in_namespace(_backward_kernel)
 
 
 def _launch_config(size: int) -> tuple[int, int, int]:

@@ -1,5 +1,5 @@
 """
-The Stable Hadamard Memory cell (Le et al., ICLR 2025), as specified in ``shared/SHM.md``.
+The Stable Hadamard Memory cell (Le et al., ICLR 2025), as specified in ``docs/spec.md``.
 
 Per environment and step, with input ``x_t`` (D,) and memory ``M`` (H, H)::
 
@@ -128,7 +128,7 @@ class ShmCell(nn.Module):
 
     :param input_dim: size D of the input features
     :param embed_dim: if set, ``x_t`` first goes through ``ReLU(Linear(D, embed_dim))``, as in the authors' set-up
-        (``Linear(128, 64) + ReLU -> SHM cell``). Deviation from the bare cell of SHM.md, on by default in the policies:
+        (``Linear(128, 64) + ReLU -> SHM cell``). Deviation from the bare cell of the spec, on by default in the policies:
         the cell's LayerNorm over a raw low-dimensional observation erases its magnitude (over 2 features it leaves
         only the sign of their difference), so raw observations need an embedding first.
     :param memory_size: H, the memory is an H x H matrix
@@ -141,11 +141,10 @@ class ShmCell(nn.Module):
         :meth:`memory_bound` for the bound of each option)
     :param scan_impl: implementation of the whole-sequence form, see :func:`~sb3_shm.common.memory.scan.shm_sequence`
     :param decay: gamma in ``C_t = gamma * (1 + tanh(outer(theta, v_c)))``, a constant forgetting factor. Deviation
-        from SHM.md, off by default (1.0 = the paper's cell). Why: at initialisation ``theta (x) v_c`` is small, so
+        from the spec, off by default (1.0 = the paper's cell). Why: at initialisation ``theta (x) v_c`` is small, so
         ``C`` is about 1 and the memory is an integrator of everything written since the episode start; learning to
-        forget takes every row of the bank agreeing in sign, which is slow (CartPoleNoVel-v1 stayed at memoryless
-        PPO's ~50 for 60k steps). With ``decay`` 0.7 and fixed calibration it reached 399 +/- 61 at 100k steps, against
-        RecurrentPPO's 466 +/- 48 with rl_zoo3's settings, 500 with tuned ones (``docs/results.md``). Tasks
+        forget takes every row of the bank agreeing in sign, which is slow; a constant decay of 0.7-0.9 lets tasks that
+        need the recent past learn (measured on the NoVel and POPGym tasks: ``docs/results.md``). Tasks
         that must hold a cue for long (Visual Match, Key-to-Door) keep 1.0; the learned part can still raise ``C``
         up to ``2 * decay``. It is applied through ``keep = decay * (1 - episode_start)``, which every scan
         implementation already multiplies in, so all of them (and the fused kernels) support it unchanged.
