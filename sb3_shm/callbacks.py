@@ -14,7 +14,7 @@ See ``docs/callbacks.md`` for what each value means and what the standard SB3 / 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch as th
@@ -22,6 +22,9 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.utils import obs_as_tensor
 
 from sb3_shm.common.memory.shm import ShmCell
+
+if TYPE_CHECKING:
+    from sb3_shm.shm_ppo import ShmPPO
 
 __all__ = ["MemoryDiagnosticsCallback"]
 
@@ -65,6 +68,8 @@ class MemoryDiagnosticsCallback(BaseCallback):
     :raises TypeError: at ``init_callback`` (the start of ``learn``), for a model that is not an ShmPPO with an
         SHM policy
     """
+
+    model: ShmPPO  # checked by _init_callback
 
     def __init__(self, log_freq: int = 1000, saturation_eps: float = 0.05, verbose: int = 0):
         super().__init__(verbose)
@@ -119,6 +124,7 @@ class MemoryDiagnosticsCallback(BaseCallback):
         """(name, cell, memory, index of its features) for each memory of its own."""
         policy = self.model.policy
         states = self.model._last_memory_states
+        assert states is not None, "ShmPPO sets its memory when it is built"
         cells = [("actor", policy.memory_actor, states.pi, 0)]
         if policy.memory_critic is not None:
             cells.append(("critic", policy.memory_critic, states.vf, 1))
@@ -128,9 +134,11 @@ class MemoryDiagnosticsCallback(BaseCallback):
         """Observation and calibration indices of the current step (as the rollout used them when available)."""
         obs = self.locals.get("obs_tensor") if self.locals else None
         theta_idx = self.locals.get("theta_idx") if self.locals else None
+        states = self.model._last_memory_states
+        assert states is not None, "ShmPPO sets its memory when it is built"
         if obs is None:
-            obs = obs_as_tensor(self.model._last_obs, self.model.device)  # type: ignore[arg-type]
-        n_envs = self.model._last_memory_states.pi.shape[0]
+            obs = obs_as_tensor(self.model._last_obs, self.model.device)  # type: ignore[arg-type]  # never None or a tuple here
+        n_envs = states.pi.shape[0]
         if theta_idx is None or theta_idx.shape[0] != n_envs:
             cell = self.model.policy.memory_actor
             if cell.calibration == "random":
@@ -154,9 +162,8 @@ class MemoryDiagnosticsCallback(BaseCallback):
         policy = self.model.policy
         values: dict[str, float] = {}
         obs, theta_idx = self._step_inputs()
-        features = policy.extract_features(obs)
-        if not isinstance(features, tuple):
-            features = (features, features)
+        extracted = policy.extract_features(obs)  # type: ignore[call-arg]  # ActorCriticPolicy's override, no extractor
+        features = extracted if isinstance(extracted, tuple) else (extracted, extracted)
         total_grad = self._grad_norm(policy.parameters())
         eps = self.saturation_eps
         for name, cell, memory, which in self._cells():

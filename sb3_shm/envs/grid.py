@@ -13,7 +13,7 @@ As in pycolab's ``Story``, the last frame of the first two phases is never obser
 returns the first frame of the next one.
 """
 
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -119,7 +119,7 @@ class PhasedGridEnv(gym.Env[np.ndarray, np.int64]):
         or None
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["human", "rgb_array"], "render_fps": 8}
+    metadata: dict[str, Any] = {"render_modes": ["human", "rgb_array"], "render_fps": 8}  # noqa: RUF012  (gymnasium's type)
 
     def __init__(
         self,

@@ -23,7 +23,7 @@ took ``permutation(n_tasks)``: the first ``n_train_tasks`` train, the rest eval)
 states) use ``self.np_random``; ``reset(options={"task": i})`` picks task ``i`` of the full list instead.
 """
 
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -50,7 +50,7 @@ class MetaNavigationEnv(gym.Env[np.ndarray, np.ndarray]):
     :param prev_reward_obs: append the previous reward to the observation
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012  (gymnasium's type)
 
     def __init__(
         self,
@@ -180,7 +180,7 @@ class MetaNavigationEnv(gym.Env[np.ndarray, np.ndarray]):
         return array
 
     def _observe(self, inner_done: bool, action: np.ndarray, reward: float) -> np.ndarray:
-        parts = [self._state]
+        parts: list[np.ndarray | list[float]] = [self._state]
         if self.episodes_per_task > 1:
             parts.append([float(inner_done)])
         if self.prev_action_obs:

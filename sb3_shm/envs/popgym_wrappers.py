@@ -91,7 +91,8 @@ def make_popgym_env(env_id_or_class: str | type[gym.Env], prev_action: bool = Fa
         if env_id.startswith(tuple(f"popgym-{family}" for family in MAZELIB_FAMILIES)) and find_spec("mazelib") is None:
             raise ImportError(f"{env_id} needs the mazelib package, which popgym leaves optional: pip install mazelib")
         spec = gym.spec(env_id)
-        env: gym.Env = load_env_creator(spec.entry_point)(**{**spec.kwargs, **kwargs})
+        # gymnasium annotates entry points as creators or strings; popgym registers strings, so load_env_creator applies
+        env: gym.Env = load_env_creator(spec.entry_point)(**{**spec.kwargs, **kwargs})  # type: ignore[arg-type, assignment]  # see above
     else:
         env = env_id_or_class(**kwargs)
     if prev_action:

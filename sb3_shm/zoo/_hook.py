@@ -19,6 +19,7 @@ explicitly and therefore works without the ``.pth`` file.
 
 import os
 import sys
+from typing import Any
 
 DISABLE_ENV = "SB3_SHM_NO_ZOO_HOOK"
 HOOK_MODULE_NAME = "_sb3_shm_zoo_hook"
@@ -76,7 +77,8 @@ class _PatchingLoader:
     """Wraps the loader of a target module: runs it unchanged, then applies the patch."""
 
     def __init__(self, loader, fullname: str) -> None:
-        self.loader = loader
+        # Any importlib loader; the script targets' (source file loaders) have get_code / get_source / ...
+        self.loader: Any = loader
         self.fullname = fullname
 
     def create_module(self, spec):
@@ -89,27 +91,27 @@ class _PatchingLoader:
 
     # --- used by runpy for ``python -m <target>`` ---
     def get_code(self, fullname: str):
-        code = self.loader.get_code(fullname)  # type: ignore[attr-defined]
+        code = self.loader.get_code(fullname)
         if fullname not in SCRIPT_MODULES:
             return code
         try:
-            source = self.loader.get_source(fullname)  # type: ignore[attr-defined]
+            source = self.loader.get_source(fullname)
             return _code_with_main_patch(source, code.co_filename) if source else code
         except Exception as error:
             _warn(f"could not prepare `python -m {fullname}` ({type(error).__name__}: {error})")
             return code
 
     def get_source(self, fullname: str):
-        return self.loader.get_source(fullname)  # type: ignore[attr-defined]
+        return self.loader.get_source(fullname)
 
     def get_filename(self, fullname: str):
-        return self.loader.get_filename(fullname)  # type: ignore[attr-defined]
+        return self.loader.get_filename(fullname)
 
     def is_package(self, fullname: str) -> bool:
-        return self.loader.is_package(fullname)  # type: ignore[attr-defined]
+        return self.loader.is_package(fullname)
 
     def get_resource_reader(self, fullname: str):
-        return self.loader.get_resource_reader(fullname)  # type: ignore[attr-defined]
+        return self.loader.get_resource_reader(fullname)
 
 
 def _code_with_main_patch(source: str, filename: str):

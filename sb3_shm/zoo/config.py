@@ -201,8 +201,13 @@ def _check_memory_values(policy_kwargs: dict[str, Any], parameters: dict[str, in
     if "critic_memory" in parameters:
         from sb3_shm.common.recurrent.policies import resolve_critic_memory
 
-        names = ("critic_memory", "shared_memory", "enable_critic_memory", "critic_trains_memory")
         try:
-            resolve_critic_memory(*(policy_kwargs.get(name) for name in names), warn=False)
+            resolve_critic_memory(
+                policy_kwargs.get("critic_memory"),
+                shared_memory=policy_kwargs.get("shared_memory"),
+                enable_critic_memory=policy_kwargs.get("enable_critic_memory"),
+                critic_trains_memory=policy_kwargs.get("critic_trains_memory"),
+                warn=False,
+            )
         except ValueError as error:
             raise ZooConfigError(f"{where}: policy_kwargs: {error}") from error

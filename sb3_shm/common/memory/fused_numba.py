@@ -64,7 +64,7 @@ _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 # numba's OpenMP threading layer keeps idle threads spinning after each parallel kernel, which starves torch and the
 # environments on a small shared CPU (docs/benchmarks.md). The workqueue layer does not spin: it is chosen only when
 # the user has chosen no layer (neither NUMBA_THREADING_LAYER nor numba.config.THREADING_LAYER).
-if "NUMBA_THREADING_LAYER" not in os.environ and numba.config.THREADING_LAYER == "default":  # type: ignore[attr-defined]
+if "NUMBA_THREADING_LAYER" not in os.environ and numba.config.THREADING_LAYER == "default":  # type: ignore[attr-defined]  # untyped
     numba.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]  # numba's config module is untyped
 
 _JIT = dict(parallel=True, cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
@@ -119,7 +119,7 @@ def _tanh(x):  # pragma: no cover - replaced by the overload below inside jitted
     raise NotImplementedError
 
 
-@overload(_tanh, inline="always", fastmath=_FASTMATH)
+@overload(_tanh, inline="always", fastmath=_FASTMATH)  # type: ignore[call-arg]  # numba passes jit options on; its stub does not list them
 def _tanh_overload(x):
     if isinstance(x, types.Float) and x.bitwidth == 32:
 
@@ -139,7 +139,7 @@ def _tanh_overload(x):
     return lambda x: math.tanh(x)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_JIT)  # type: ignore[call-overload]  # numba's stub does not type keyword options given as a dict
 def _forward_kernel(theta, v_c, w, k, q, keep, consts, use_clamp, chunk, n_groups, y, m_last, ckpt):
     """
     :param theta, v_c, w, k, q: (B, T, H)
@@ -217,7 +217,7 @@ def _recompute_row(theta, v_c, w, k, keep, one, bound, use_clamp, ckpt, b, c, i,
             history[task, s + 1, j] = m
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_JIT)  # type: ignore[call-overload]  # numba's stub does not type keyword options given as a dict
 def _backward_kernel(
     theta, v_c, w, k, q, keep, consts, use_clamp, chunk, n_groups, ckpt, grad_y,
     grad_theta, grad_w, grad_v_c, grad_k, grad_q, grad_m, history, before_clamp, tanh_z,

@@ -239,7 +239,8 @@ def _chunked(theta, v_c, w, k, q, keep, memory, clamp, chunk: int = 32):
     Sequential across chunks of ``chunk`` steps, Hillis-Steele scan inside each; every chunk runs under activation
     checkpointing, so only ``(B, chunk, H, H)`` is alive at a time (plus the chunk's recomputation in backward).
     """
-    outputs, chunks = [], []
+    outputs: list[th.Tensor] = []
+    chunks: list[th.Tensor] = []
     for t0 in range(0, theta.shape[1], chunk):
         piece = slice(t0, t0 + chunk)
         args = (theta[:, piece], v_c[:, piece], w[:, piece], k[:, piece], q[:, piece], keep[:, piece], memory)
@@ -406,6 +407,5 @@ def shm_sequence(
         raise ValueError(f"Unknown scan implementation {impl!r}: choose one of {SCAN_IMPLS}")
     if theta.shape[1] == 0:
         raise ValueError("shm_sequence needs at least one step (T >= 1)")
-    if impl == "auto":
-        impl = select_impl(theta)
-    return _IMPLS[impl](theta, v_c, w, k, q, keep, initial_memory, clamp)
+    chosen = select_impl(theta) if impl == "auto" else impl
+    return _IMPLS[chosen](theta, v_c, w, k, q, keep, initial_memory, clamp)

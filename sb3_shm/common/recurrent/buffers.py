@@ -13,7 +13,7 @@ starts inside a chunk reset the memory inside the sequence form (``keep = 1 - ep
 padded: every minibatch is a dense (n_seq, T) grid, which is what the whole-sequence scan wants.
 """
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 
 import numpy as np
 import torch as th
@@ -38,6 +38,15 @@ class _ShmBufferMixin:
     device: th.device
     action_space: spaces.Space
     observations: np.ndarray | dict[str, np.ndarray]
+    actions: np.ndarray
+    values: np.ndarray
+    log_probs: np.ndarray
+    advantages: np.ndarray
+    returns: np.ndarray
+    episode_starts: np.ndarray
+    # BaseBuffer's methods, which the concrete buffers inherit
+    swap_and_flatten: Callable[[np.ndarray], np.ndarray]
+    to_torch: Callable[..., th.Tensor]
 
     def _init_memory_storage(self, memory_shape: tuple[int, int], sequence_length: int) -> None:
         if sequence_length < 1 or self.buffer_size % sequence_length != 0:
@@ -50,7 +59,7 @@ class _ShmBufferMixin:
         self.n_chunks = self.buffer_size // sequence_length
 
     def reset(self) -> None:
-        super().reset()  # type: ignore[misc]
+        super().reset()  # type: ignore[misc]  # a mixin: RolloutBuffer / DictRolloutBuffer come after it in the MRO
         self.theta_indices = np.zeros((self.buffer_size, self.n_envs), dtype=np.int64)
         # (n_chunks, n_envs, H, H): the memory before the first step of each chunk
         self.memory_pi = np.zeros((self.n_chunks, self.n_envs, *self.memory_shape), dtype=np.float32)
@@ -66,17 +75,17 @@ class _ShmBufferMixin:
             self.memory_pi[chunk] = memory_states.pi.cpu().numpy()
             self.memory_vf[chunk] = memory_states.vf.cpu().numpy()
         self.theta_indices[self.pos] = theta_idx.cpu().numpy()
-        super().add(*args, **kwargs)  # type: ignore[misc]
+        super().add(*args, **kwargs)  # type: ignore[misc]  # as in reset
 
     def _prepare(self) -> None:
         """(n_steps, n_envs, ...) -> (n_envs * n_steps, ...), env-major, so sequence s covers rows s*T .. s*T+T-1."""
         if isinstance(self.observations, dict):
             for key, obs in self.observations.items():
-                self.observations[key] = self.swap_and_flatten(obs)  # type: ignore[attr-defined]
+                self.observations[key] = self.swap_and_flatten(obs)
         else:
-            self.observations = self.swap_and_flatten(self.observations)  # type: ignore[attr-defined]
+            self.observations = self.swap_and_flatten(self.observations)
         for name in ["actions", "values", "log_probs", "advantages", "returns", "episode_starts", "theta_indices"]:
-            self.__dict__[name] = self.swap_and_flatten(self.__dict__[name])  # type: ignore[attr-defined]
+            self.__dict__[name] = self.swap_and_flatten(self.__dict__[name])
         # (n_chunks, n_envs, H, H) -> (n_envs * n_chunks, H, H), same sequence order as above
         for name in ["memory_pi", "memory_vf"]:
             self.__dict__[name] = self.__dict__[name].swapaxes(0, 1).reshape(-1, *self.memory_shape)
@@ -97,7 +106,7 @@ class _ShmBufferMixin:
         for start in range(0, n_seq, seqs_per_batch):
             yield self._get_samples(order[start : start + seqs_per_batch])
 
-    def _get_samples(self, seq_ids: np.ndarray, env=None):  # type: ignore[override]
+    def _get_samples(self, seq_ids: np.ndarray, env=None):  # type: ignore[override]  # sequences, not transitions
         """
         :param seq_ids: (n_seq,) sequence indices
         :return: samples flattened to (n_seq * T, ...) in (sequence, time) order
@@ -105,32 +114,35 @@ class _ShmBufferMixin:
         # (n_seq,) -> (n_seq, T) -> (n_seq * T,) row indices
         inds = (seq_ids[:, None] * self.sequence_length + np.arange(self.sequence_length)).ravel()
         if isinstance(self.observations, dict):
-            observations = {key: self.to_torch(obs[inds]) for key, obs in self.observations.items()}  # type: ignore
+            observations: th.Tensor | dict[str, th.Tensor] = {
+                key: self.to_torch(obs[inds]) for key, obs in self.observations.items()
+            }
         else:
-            observations = self.to_torch(self.observations[inds])  # type: ignore[attr-defined]
-        actions = self.to_torch(self.actions[inds])  # type: ignore[attr-defined]
+            observations = self.to_torch(self.observations[inds])
+        actions = self.to_torch(self.actions[inds])
         if isinstance(self.action_space, spaces.MultiBinary):
             # Stored in the space's int8 dtype, which torch's Bernoulli.log_prob rejects (see docs: upstream defects)
             actions = actions.float()
         replay = ShmReplay(
-            memory=ShmStates(self.to_torch(self.memory_pi[seq_ids]), self.to_torch(self.memory_vf[seq_ids])),  # type: ignore
-            theta_idx=th.as_tensor(self.theta_indices[inds].ravel(), device=self.device),  # type: ignore[attr-defined]
+            memory=ShmStates(self.to_torch(self.memory_pi[seq_ids]), self.to_torch(self.memory_vf[seq_ids])),
+            theta_idx=th.as_tensor(self.theta_indices[inds].ravel(), device=self.device),
         )
         return ShmRolloutBufferSamples(
-            observations=observations,  # type: ignore[arg-type]
+            observations=observations,
             actions=actions,
-            old_values=self.to_torch(self.values[inds].ravel()),  # type: ignore[attr-defined]
-            old_log_prob=self.to_torch(self.log_probs[inds].ravel()),  # type: ignore[attr-defined]
-            advantages=self.to_torch(self.advantages[inds].ravel()),  # type: ignore[attr-defined]
-            returns=self.to_torch(self.returns[inds].ravel()),  # type: ignore[attr-defined]
+            old_values=self.to_torch(self.values[inds].ravel()),
+            old_log_prob=self.to_torch(self.log_probs[inds].ravel()),
+            advantages=self.to_torch(self.advantages[inds].ravel()),
+            returns=self.to_torch(self.returns[inds].ravel()),
             replay=replay,
-            episode_starts=self.to_torch(self.episode_starts[inds].ravel()),  # type: ignore[attr-defined]
+            episode_starts=self.to_torch(self.episode_starts[inds].ravel()),
             # Sequences are never padded: every transition counts
             mask=th.ones(len(inds), device=self.device),
         )
 
 
-class ShmRolloutBuffer(_ShmBufferMixin, RolloutBuffer):
+# The mixin's add also takes the memory (keyword-only), and its observations are typed for both buffers
+class ShmRolloutBuffer(_ShmBufferMixin, RolloutBuffer):  # type: ignore[misc]
     """
     Rollout buffer that also stores SHM memories at sequence starts and the calibration index of every step.
 
@@ -162,7 +174,7 @@ class ShmRolloutBuffer(_ShmBufferMixin, RolloutBuffer):
         super().__init__(buffer_size, observation_space, action_space, device, gae_lambda, gamma, n_envs)
 
 
-class ShmDictRolloutBuffer(_ShmBufferMixin, DictRolloutBuffer):
+class ShmDictRolloutBuffer(_ShmBufferMixin, DictRolloutBuffer):  # type: ignore[misc]  # as ShmRolloutBuffer
     """
     :class:`ShmRolloutBuffer` for Dict observations.
 

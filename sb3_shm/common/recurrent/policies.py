@@ -15,7 +15,7 @@ from stable_baselines3.common.torch_layers import (
     MlpExtractor,
     NatureCNN,
 )
-from stable_baselines3.common.type_aliases import Schedule
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
 from sb3_shm.common.memory.scan import ScanImpl
@@ -95,7 +95,8 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
     Recurrent actor-critic policy with a Stable Hadamard Memory (SHM) between the features extractor and the MLPs:
     ``obs -> features extractor -> ShmCell -> mlp_extractor -> action / value heads``.
 
-    The knobs mirror sb3-contrib's ``RecurrentActorCriticPolicy`` (``lstm_*`` -> ``memory_*``).
+    The knobs mirror sb3-contrib's ``RecurrentActorCriticPolicy`` (``lstm_*`` -> ``memory_*``), and so do the methods
+    marked ``type: ignore[override]``: they take the memory state and the episode starts besides the observation.
 
     The calibration index of each step is drawn from torch's global RNG (``th.randint``), in rollouts and in
     :meth:`predict` alike, so ``set_random_seed`` (or ``ShmPPO(seed=...)``) makes ``predict`` reproducible.
@@ -236,7 +237,8 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         # Without a memory, the critic still maps the features to the size the value MLP expects
         self.critic = nn.Linear(self.features_dim, memory_size) if critic_memory == "none" else None
         # Setup optimizer with initial learning rate (again: the memories were created after ActorCriticPolicy's)
-        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+        # as SB3's policies: optimizer_class is typed as the base Optimizer, whose constructor takes no lr
+        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]  # see above
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -307,17 +309,15 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
 
     def _latents(
         self,
-        obs: th.Tensor,
+        obs: PyTorchObs,
         states: ShmStates,
         episode_starts: th.Tensor,
         theta_idx: th.Tensor,
     ) -> tuple[th.Tensor, th.Tensor, ShmStates]:
         """Features -> memories -> (latent_pi, latent_vf, new states), shared by forward and evaluate_actions."""
         features = self.extract_features(obs)
-        if self.share_features_extractor:
-            pi_features = vf_features = features
-        else:
-            pi_features, vf_features = features
+        # one tensor with a shared features extractor, a (pi, vf) pair without
+        pi_features, vf_features = features if isinstance(features, tuple) else (features, features)
         latent_pi, memory_pi = self._process_sequence(pi_features, states.pi, episode_starts, theta_idx, self.memory_actor)
         if self.memory_critic is not None:
             latent_vf, memory_vf = self._process_sequence(
@@ -329,7 +329,8 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
             # Re-use the actor's memory but do not backpropagate the critic's loss into it
             latent_vf, memory_vf = latent_pi.detach(), memory_pi.detach()
         else:
-            latent_vf, memory_vf = self.critic(vf_features), memory_pi  # type: ignore[misc]
+            assert self.critic is not None, "critic_memory='none' builds it"
+            latent_vf, memory_vf = self.critic(vf_features), memory_pi
         return (
             self.mlp_extractor.forward_actor(latent_pi),
             self.mlp_extractor.forward_critic(latent_vf),
@@ -338,7 +339,7 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
 
     def forward(  # type: ignore[override]
         self,
-        obs: th.Tensor,
+        obs: PyTorchObs,
         states: ShmStates,
         episode_starts: th.Tensor,
         deterministic: bool = False,
@@ -363,12 +364,12 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         distribution = self._get_action_dist_from_latent(latent_pi)
         actions = distribution.get_actions(deterministic=deterministic)
         log_prob = distribution.log_prob(actions)
-        actions = actions.reshape((-1, *self.action_space.shape))  # type: ignore[misc]
+        actions = actions.reshape((-1, *(self.action_space.shape or ())))
         return actions, values, log_prob, states
 
     def get_distribution(  # type: ignore[override]
         self,
-        obs: th.Tensor,
+        obs: PyTorchObs,
         memory: th.Tensor,
         episode_starts: th.Tensor,
         theta_idx: th.Tensor | None = None,
@@ -388,7 +389,7 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
 
     def predict_values(  # type: ignore[override]
         self,
-        obs: th.Tensor,
+        obs: PyTorchObs,
         memory: th.Tensor,
         episode_starts: th.Tensor,
         theta_idx: th.Tensor | None = None,
@@ -410,11 +411,12 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         elif self.shared_memory:
             latent_vf, _ = self._process_sequence(features, memory, episode_starts, theta_idx, self.memory_actor)
         else:
-            latent_vf = self.critic(features)  # type: ignore[misc]
+            assert self.critic is not None, "critic_memory='none' builds it"
+            latent_vf = self.critic(features)
         return self.value_net(self.mlp_extractor.forward_critic(latent_vf))
 
     def evaluate_actions(  # type: ignore[override]
-        self, obs: th.Tensor, actions: th.Tensor, replay: ShmReplay, episode_starts: th.Tensor
+        self, obs: PyTorchObs, actions: th.Tensor, replay: ShmReplay, episode_starts: th.Tensor
     ) -> tuple[th.Tensor, th.Tensor, th.Tensor | None]:
         """
         Recompute whole sequences with the memories and calibration indices of the rollout.
@@ -431,7 +433,7 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
 
     def _predict(  # type: ignore[override]
         self,
-        observation: th.Tensor,
+        observation: PyTorchObs,
         memory: th.Tensor,
         episode_starts: th.Tensor,
         deterministic: bool = False,
@@ -472,13 +474,10 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         :return: the model's action and the next state
         """
         self.set_training_mode(False)
-        observation, vectorized_env = self.obs_to_tensor(observation)
+        obs, vectorized_env = self.obs_to_tensor(observation)
         if self.check_observations:
-            check_finite_observations(observation)
-        if isinstance(observation, dict):
-            n_envs = observation[next(iter(observation.keys()))].shape[0]
-        else:
-            n_envs = observation.shape[0]
+            check_finite_observations(obs)
+        n_envs = (obs[next(iter(obs.keys()))] if isinstance(obs, dict) else obs).shape[0]
 
         if state is None:
             memory = self.memory_actor.initial_state(n_envs, device=self.device)
@@ -492,32 +491,33 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
 
         with th.no_grad():
             episode_starts = th.as_tensor(episode_start, dtype=th.float32, device=self.device)
-            actions, memory = self._predict(observation, memory, episode_starts, deterministic=deterministic)
+            action_tensor, memory = self._predict(obs, memory, episode_starts, deterministic=deterministic)
         new_state = (memory.cpu().numpy(),)
 
-        actions = actions.cpu().numpy().reshape((-1, *self.action_space.shape))  # type: ignore[assignment,misc]
+        actions = action_tensor.cpu().numpy().reshape((-1, *(self.action_space.shape or ())))
         if isinstance(self.action_space, spaces.Box):
             if self.squash_output:
-                actions = self.unscale_action(actions)  # type: ignore[assignment,arg-type]
+                actions = self.unscale_action(actions)
             else:
-                actions = np.clip(actions, self.action_space.low, self.action_space.high)  # type: ignore[assignment,arg-type]
+                actions = np.clip(actions, self.action_space.low, self.action_space.high)
         if not vectorized_env:
-            actions = actions.squeeze(axis=0)  # type: ignore[assignment]
-        return actions, new_state  # type: ignore[return-value]
+            actions = actions.squeeze(axis=0)
+        return actions, new_state
 
 
 class ShmActorCriticCnnPolicy(ShmActorCriticPolicy):
     """:class:`ShmActorCriticPolicy` with a NatureCNN features extractor (image observations); same parameters."""
 
     def __init__(self, *args: Any, features_extractor_class: type[BaseFeaturesExtractor] = NatureCNN, **kwargs: Any):
-        super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)
+        # *args stop before features_extractor_class, which is keyword-only here
+        super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)  # type: ignore[misc]
 
 
 class ShmMultiInputActorCriticPolicy(ShmActorCriticPolicy):
     """:class:`ShmActorCriticPolicy` with a CombinedExtractor (Dict observations); same parameters."""
 
     def __init__(self, *args: Any, features_extractor_class: type[BaseFeaturesExtractor] = CombinedExtractor, **kwargs: Any):
-        super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)
+        super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)  # type: ignore[misc]  # as above
 
 
 def check_finite_observations(obs: th.Tensor | dict[str, th.Tensor]) -> None:
