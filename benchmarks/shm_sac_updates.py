@@ -21,10 +21,10 @@ from sb3_shm import ShmSAC
 from sb3_shm.common.recall_env import RecallFirstEnv
 
 MEMORIES = {
-    "SHM actor, SHM critic (default)": dict(actor_memory="shm", critic_memory="shm"),
-    "GRU actor, SHM critic (the authors')": dict(actor_memory="gru", critic_memory="shm"),
-    "GRU actor, GRU critic": dict(actor_memory="gru", critic_memory="gru"),
-    "LSTM actor, LSTM critic": dict(actor_memory="lstm", critic_memory="lstm"),
+    "SHM actor, SHM critic (default)": dict(actor_memory_type="shm", critic_memory_type="shm"),
+    "GRU actor, SHM critic (the authors')": dict(actor_memory_type="gru", critic_memory_type="shm"),
+    "GRU actor, GRU critic": dict(actor_memory_type="gru", critic_memory_type="gru"),
+    "LSTM actor, LSTM critic": dict(actor_memory_type="lstm", critic_memory_type="lstm"),
 }
 
 

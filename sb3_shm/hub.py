@@ -1,9 +1,9 @@
 """
-Hugging Face Hub for ShmPPO agents, in the RL Zoo's repository layout.
+Hugging Face Hub for this package's agents (ShmPPO, ShmSAC), in the RL Zoo's repository layout.
 
-A repository ``ORG/shm_ppo-ENV`` holds (as ``rl_zoo3.push_to_hub`` writes it):
+A repository ``ORG/ALGO-ENV`` (e.g. ``ORG/shm_ppo-CartPoleNoVel-v1``) holds (as ``rl_zoo3.push_to_hub`` writes it):
 
-- ``shm_ppo-ENV.zip``: the model; ``config.yml``, ``args.yml``, ``env_kwargs.yml``: the zoo's run files;
+- ``ALGO-ENV.zip``: the model; ``config.yml``, ``args.yml``, ``env_kwargs.yml``: the zoo's run files;
 - ``results.json``: the evaluation (mean/std reward, episodes, deterministic); ``README.md``: the model card
   with the score in its metadata; ``train_eval_metrics.zip``: monitor and evaluation logs, when present;
 - ``vec_normalize.pkl`` when the agent was trained with ``VecNormalize``; ``replay.mp4`` when rendering works.
@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-ALGO = "shm_ppo"
+ALGO = "shm_ppo"  # the default algorithm name of a package whose model's class is not registered
 TRUST_ENV = "TRUST_REMOTE_CODE"
 OPTIONAL_FILES = ("vec_normalize.pkl", "env_kwargs.yml", "train_eval_metrics.zip")
 
@@ -182,7 +182,7 @@ def _find_model_zip(repo_id: str, revision: str | None, cache_dir: str | Path | 
     if len(zips) != 1:
         found = ", ".join(os.path.basename(p) for p in zips) or "none"
         raise HubError(
-            f"hub repo '{repo_id}' has no ShmPPO zip named {model_filename(repo_id)} (zips found: {found}): pass filename=..."
+            f"hub repo '{repo_id}' has no model zip named {model_filename(repo_id)} (zips found: {found}): pass filename=..."
         )
     return zips[0]
 
@@ -201,18 +201,19 @@ def load_from_hub(
     **load_kwargs: Any,
 ):
     """
-    Download an ShmPPO agent from the hub (or the local cache) and load it.
+    Download an agent of this package from the hub (or the local cache) and load it with the algorithm that saved
+    it (ShmPPO or ShmSAC, told apart by each algorithm's checkpoint check).
 
     :param repo_id: ``ORG/NAME``, e.g. ``my-org/shm_ppo-CartPoleNoVel-v1``
     :param filename: the model zip in the repo; None: ``NAME.zip`` (zoo convention), else the repo's only zip
     :param env: optional environment to attach (as in ``ShmPPO.load``)
+    :param custom_objects: as in ``ShmPPO.load``; the learning-rate and clip schedules are always replaced (never
+        unpickled): a loaded agent is for acting, or for training with a schedule you set
     :param trust_remote_code: allow unpickling the model (default: environment variable ``TRUST_REMOTE_CODE``)
-    :return: the loaded :class:`~sb3_shm.ShmPPO`
+    :return: the loaded :class:`~sb3_shm.ShmPPO` or :class:`~sb3_shm.ShmSAC`
     :raises HubError: one-line message if the repo or file is missing, the hub is unreachable, or the zip is
-        not a usable ShmPPO model
+        not a usable model of this package
     """
-    from sb3_shm import ShmPPO
-
     if not isinstance(repo_id, str) or repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise HubError(f"hub repo id must look like 'ORG/NAME', got {repo_id!r}")
     _check_trust(repo_id, trust_remote_code)
@@ -224,13 +225,32 @@ def load_from_hub(
     else:
         path = download_file(repo_id, filename, revision=revision, cache_dir=cache_dir, token=token)
     assert path is not None
+    algorithm = _algorithm_of(path, repo_id)
     objects = {"learning_rate": 0.0, "lr_schedule": lambda _: 0.0, "clip_range": lambda _: 0.0}
     objects.update(custom_objects or {})
     try:
-        return ShmPPO.load(path, env=env, device=device, custom_objects=objects, **load_kwargs)
+        return algorithm.load(path, env=env, device=device, custom_objects=objects, **load_kwargs)
     except (ValueError, FileNotFoundError, KeyError, RuntimeError) as error:
         text = " ".join(str(error).split())
-        raise HubError(f"'{os.path.basename(path)}' from hub repo '{repo_id}' is not a usable ShmPPO model: {text}") from error
+        name = os.path.basename(path)
+        raise HubError(f"'{name}' from hub repo '{repo_id}' is not a usable {algorithm.__name__} model: {text}") from error
+
+
+def _algorithm_of(path: str, repo_id: str) -> Any:
+    """The algorithm of this package whose checkpoint check accepts ``path`` (ShmPPO's error if none does)."""
+    from sb3_shm.zoo.algos import ALGOS
+
+    errors: list[BaseException] = []
+    for algo in ALGOS.values():
+        algorithm = algo.load()
+        try:
+            algorithm.check_checkpoint(path)
+        except (ValueError, FileNotFoundError) as error:
+            errors.append(error)
+            continue
+        return algorithm
+    text = " ".join(str(errors[0]).split())
+    raise HubError(f"'{os.path.basename(path)}' from hub repo '{repo_id}' is not a usable model of sb3-shm: {text}")
 
 
 def download_to_zoo(
@@ -357,7 +377,14 @@ def _record_replay(model: Any, eval_env: Any, video_length: int, deterministic: 
     return True
 
 
+_DESCRIPTIONS = {
+    "ShmPPO": "PPO with a Stable Hadamard Memory",
+    "ShmSAC": "SAC / SAC-Discrete with recurrent actor and critic memories",
+}
+
+
 def _model_card(
+    algorithm: str,
     algo: str,
     env_id: str,
     organization: str,
@@ -377,7 +404,7 @@ def _model_card(
     }
     metadata.update(
         metadata_eval_result(
-            model_pretty_name="ShmPPO",
+            model_pretty_name=algorithm,
             task_pretty_name="reinforcement-learning",
             task_id="reinforcement-learning",
             metrics_pretty_name="mean_reward",
@@ -388,10 +415,11 @@ def _model_card(
         )
     )
     card = f"""
-# **ShmPPO** Agent playing **{env_id}**
+# **{algorithm}** Agent playing **{env_id}**
 
-A **ShmPPO** agent (PPO with a Stable Hadamard Memory, [sb3-shm](https://pypi.org/project/sb3-shm/)) playing
-**{env_id}**, trained with the [RL Zoo](https://github.com/DLR-RM/rl-baselines3-zoo).
+A **{algorithm}** agent ({_DESCRIPTIONS.get(algorithm, "an agent with a Stable Hadamard Memory")},
+[sb3-shm](https://pypi.org/project/sb3-shm/)) playing **{env_id}**, trained with the
+[RL Zoo](https://github.com/DLR-RM/rl-baselines3-zoo).
 
 Evaluation: mean reward **{mean_reward:.2f} +/- {std_reward:.2f}** over {n_eval_episodes} episodes.
 
@@ -441,7 +469,7 @@ def package_to_hub(
     env_id: str,
     local_dir: str | Path,
     *,
-    algo: str = ALGO,
+    algo: str | None = None,
     organization: str = "ORG",
     eval_env: Any = None,
     log_path: str | Path | None = None,
@@ -456,8 +484,9 @@ def package_to_hub(
     """
     Write a hub repository for ``model`` in the zoo's layout into ``local_dir`` (nothing is uploaded).
 
-    :param model: the trained ShmPPO
+    :param model: the trained agent (ShmPPO, ShmSAC)
     :param env_id: gymnasium id the agent plays
+    :param algo: the zoo's algorithm name (default: the one registered for the model's class, e.g. ``shm_ppo``)
     :param eval_env: VecEnv used for the evaluation (default: ``make_vec_env(env_id, env_kwargs=...)``);
         its ``VecNormalize`` statistics, if any, are saved as ``vec_normalize.pkl``
     :param log_path: a zoo run folder (``logs/shm_ppo/ENV_1``): its ``ENV/config.yml``, ``ENV/args.yml``,
@@ -472,6 +501,10 @@ def package_to_hub(
     from stable_baselines3.common.vec_env import unwrap_vec_normalize
 
     env_name = EnvironmentName(env_id)
+    if algo is None:
+        from sb3_shm.zoo.algos import ALGOS
+
+        algo = next((name for name, entry in ALGOS.items() if isinstance(model, entry.load())), ALGO)
     model_name = ModelName(algo, env_name)
     target = Path(local_dir)
     target.mkdir(parents=True, exist_ok=True)
@@ -527,7 +560,15 @@ def package_to_hub(
         eval_env.close()
 
     card, metadata = _model_card(
-        algo, env_id, organization, mean_reward, std_reward, n_eval_episodes, dict(hyperparams or {}), env_kwargs
+        type(model).__name__,
+        algo,
+        env_id,
+        organization,
+        mean_reward,
+        std_reward,
+        n_eval_episodes,
+        dict(hyperparams or {}),
+        env_kwargs,
     )
     readme = target / "README.md"
     readme.write_text(card, encoding="utf-8")
@@ -541,7 +582,7 @@ def push_to_hub(
     repo_id: str,
     *,
     token: str | None = None,
-    commit_message: str = "Upload ShmPPO agent",
+    commit_message: str = "Upload sb3-shm agent",
     private: bool = False,
     local_dir: str | Path | None = None,
     **package_kwargs: Any,
@@ -587,7 +628,7 @@ def zoo_package_to_hub(
     video_length: int = 1000,
     generate_video: bool = False,
 ) -> str:
-    """Same signature as ``rl_zoo3.push_to_hub.package_to_hub`` (which the zoo hook replaces for shm_ppo)."""
+    """Same signature as ``rl_zoo3.push_to_hub.package_to_hub`` (which the zoo hook replaces for this package's algorithms)."""
     local_dir = Path(local_repo_path) / str(repo_id).split("/")[-1]
     return push_to_hub(
         model,

@@ -108,10 +108,10 @@ def test_hub_errors_are_one_line(hub_cache, offline, tmp_path):
     ppo = PPO("MlpPolicy", "CartPole-v1", n_steps=32, batch_size=32)
     ppo.save(tmp_path / "ppo.zip")
     add_to_cache(Path(offline["cache_dir"]).parent, f"{ORG}/shm_ppo-Other-v1", {"shm_ppo-Other-v1.zip": tmp_path / "ppo.zip"})
-    assert "not a usable ShmPPO model" in error(f"{ORG}/shm_ppo-Other-v1", trust_remote_code=True)
+    assert "not a usable model of sb3-shm" in error(f"{ORG}/shm_ppo-Other-v1", trust_remote_code=True)
     (tmp_path / "config.yml").write_text("{}\n")
     add_to_cache(Path(offline["cache_dir"]).parent, f"{ORG}/empty", {"config.yml": tmp_path / "config.yml"})
-    assert "no ShmPPO zip" in error(f"{ORG}/empty", trust_remote_code=True)
+    assert "no model zip" in error(f"{ORG}/empty", trust_remote_code=True)
 
 
 def test_unreachable_hub_fails_fast(monkeypatch, tmp_path):
@@ -255,3 +255,24 @@ def test_download_to_zoo_checks_the_model_before_writing(offline, tmp_path):
     with pytest.raises(HubError, match=r"not a usable ShmPPO model: .* policy ActorCriticPolicy, not an ShmPPO model"):
         hub.download_to_zoo("shm_ppo", "Foreign-v1", 1, str(tmp_path / "logs"), ORG, trust_remote_code=True, **offline)
     assert not (tmp_path / "logs").exists()
+
+
+def test_shm_sac_agent_round_trip(offline, tmp_path):
+    """A ShmSAC agent packaged for the hub (its card names ShmSAC, its zip shm_sac-ENV) loads back as a ShmSAC."""
+    from sb3_shm import ShmSAC
+
+    model = ShmSAC("MlpShmPolicy", "CartPole-v1", learning_starts=32, sequence_length=8, batch_size=4, seed=0)
+    model.learn(64)
+    packaged = package_to_hub(model, "CartPole-v1", tmp_path / "package", organization=ORG, n_eval_episodes=1)
+    assert (packaged / "shm_sac-CartPole-v1.zip").is_file() and "**ShmSAC**" in (packaged / "README.md").read_text()
+    add_to_cache(Path(offline["cache_dir"]).parent, f"{ORG}/shm_sac-CartPole-v1", folder=packaged)
+    loaded = load_from_hub(f"{ORG}/shm_sac-CartPole-v1", trust_remote_code=True, **offline)
+    assert isinstance(loaded, ShmSAC)
+    obs = np.stack([model.observation_space.sample() for _ in range(4)])
+    starts = np.ones(4, dtype=bool)
+    for agent in (model, loaded):
+        agent.set_random_seed(0)
+    np.testing.assert_array_equal(
+        model.predict(obs, episode_start=starts, deterministic=True)[0],
+        loaded.predict(obs, episode_start=starts, deterministic=True)[0],
+    )

@@ -197,9 +197,9 @@ class TupleObsEnv(gym.Env):
 FAST = dict(learning_starts=32, sequence_length=8, batch_size=4, buffer_size=1000)
 SMALL = dict(memory_size=8, rnn_hidden_size=16, obs_embed_dim=16, action_embed_dim=4, reward_embed_dim=4, net_arch=[16])
 MEMORIES = [
-    dict(actor_memory="shm", critic_memory="shm"),
-    dict(actor_memory="gru", critic_memory="shm"),  # the SHM authors' agent
-    dict(actor_memory="lstm", critic_memory="gru", memory_inputs=("action", "reward", "observation")),
+    dict(actor_memory_type="shm", critic_memory_type="shm"),
+    dict(actor_memory_type="gru", critic_memory_type="shm"),  # the SHM authors' agent
+    dict(actor_memory_type="lstm", critic_memory_type="gru", memory_inputs=("action", "reward", "observation")),
 ]
 
 
@@ -401,8 +401,11 @@ def test_loading_the_other_algorithm_fails(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(policy_kwargs=dict(actor_memory="rnn")), r"actor_memory 'rnn': choose one of \('shm', 'gru', 'lstm'\)"),
-        (dict(policy_kwargs=dict(critic_memory="transformer")), "critic_memory"),
+        (
+            dict(policy_kwargs=dict(actor_memory_type="rnn")),
+            r"actor_memory_type 'rnn': choose one of \('shm', 'gru', 'lstm'\)",
+        ),
+        (dict(policy_kwargs=dict(critic_memory_type="transformer")), "critic_memory_type"),
         (dict(policy_kwargs=dict(calibration="sometimes")), "calibration"),
         (dict(policy_kwargs=dict(memory_size=0)), "memory_size"),
         (dict(policy_kwargs=dict(scan_impl="magic")), "scan_impl"),
@@ -441,3 +444,21 @@ def test_recall_is_learned():
     eval_env = make_vec_env(lambda: RecallFirstEnv(delay=5), n_envs=1, seed=100)
     mean_reward, _ = evaluate_policy(model, eval_env, n_eval_episodes=50, deterministic=True)
     assert mean_reward >= 0.9
+
+
+def test_save_is_atomic_and_load_names_what_is_wrong(tmp_path):
+    """ShmSAC saves and checks checkpoints with the package's shared code (sb3_shm.common.checkpoint)."""
+    import zipfile
+
+    model = ShmSAC("MlpShmPolicy", "Pendulum-v1", learning_starts=16, sequence_length=8, batch_size=2)
+    model.save(tmp_path / "model")
+    (tmp_path / "model.zip").chmod(0o444)
+    with pytest.raises(PermissionError, match="read-only file"):
+        model.save(tmp_path / "model.zip")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model.zip"]
+    with zipfile.ZipFile(tmp_path / "model.zip") as old, zipfile.ZipFile(tmp_path / "partial.zip", "w") as new:
+        for name in old.namelist():
+            if name != "critic.optimizer.pth":
+                new.writestr(name, old.read(name))
+    with pytest.raises(ValueError, match=r"not a whole ShmSAC checkpoint \(no critic.optimizer.pth entry\)"):
+        ShmSAC.load(tmp_path / "partial.zip")

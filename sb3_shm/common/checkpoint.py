@@ -23,6 +23,9 @@ import cloudpickle
 import numpy as np
 import torch as th
 
+# Where a checkpoint is: a path, or an open binary file object (SB3's save and load accept both)
+CheckpointPath = str | pathlib.Path | IO[bytes] | io.BufferedIOBase
+
 
 def atomic_save(path: str | pathlib.Path, write: Callable[[io.BufferedWriter], None]) -> pathlib.Path:
     """
@@ -117,7 +120,7 @@ def resolve_checkpoint(path: str | pathlib.Path, algorithm: str) -> pathlib.Path
 
 
 def check_checkpoint(
-    path: str | pathlib.Path | IO[bytes],
+    path: CheckpointPath,
     algorithm: str,
     policy_base: type,
     required: Iterable[str] = ("data", "policy.pth"),
@@ -144,13 +147,8 @@ def check_checkpoint(
             broken = archive.testzip()
             if broken is not None:
                 raise ValueError(f"{name!r} is corrupt (entry {broken!r} fails its checksum): save the model again")
-            missing = sorted(set(required) - set(archive.namelist()))
-            if missing:
-                raise ValueError(
-                    f"{name!r} is not a whole {algorithm} checkpoint (no {' or '.join(missing)} entry): the file is "
-                    "truncated, was saved without these parts, or was not saved by Stable-Baselines3"
-                )
-            text = archive.read("data").decode()
+            names = set(archive.namelist())
+            text = archive.read("data").decode() if "data" in names else None
     except (zipfile.BadZipFile, EOFError, OSError) as error:
         raise ValueError(
             f"{name!r} is not a readable {algorithm} checkpoint (truncated or not a zip file): {error}"
@@ -160,12 +158,30 @@ def check_checkpoint(
     finally:
         if position is not None and not isinstance(path, pathlib.Path):
             path.seek(position)
+    if text is not None:
+        # Which algorithm saved it comes first: another algorithm's zip has other entries, and that is not the news
+        _check_policy_class(_parse_data(text, name), name, algorithm, policy_base, custom_objects)
+    missing = sorted(set(required) - names)
+    if missing:
+        raise ValueError(
+            f"{name!r} is not a whole {algorithm} checkpoint (no {' or '.join(missing)} entry): the file is "
+            "truncated, was saved without these parts, or was not saved by Stable-Baselines3"
+        )
+
+
+def _parse_data(text: str, name: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise ValueError(f"{name!r} is corrupt: its 'data' entry is not valid JSON ({error})") from error
     if not isinstance(data, dict):
         raise ValueError(f"{name!r} is corrupt: its 'data' entry is not a JSON object")
+    return data
+
+
+def _check_policy_class(
+    data: dict[str, Any], name: str, algorithm: str, policy_base: type, custom_objects: dict[str, Any] | None
+) -> None:
     if custom_objects and "policy_class" in custom_objects:
         policy_class = custom_objects["policy_class"]
     else:
@@ -174,8 +190,45 @@ def check_checkpoint(
         found = getattr(policy_class, "__name__", repr(policy_class))
         raise ValueError(
             f"{name!r} holds a model with policy {found}, not an {algorithm} model: load it with the algorithm that saved "
-            "it (e.g. RecurrentPPO.load for an LSTM policy)"
+            "it (ShmPPO.load, ShmSAC.load, or e.g. RecurrentPPO.load for an LSTM policy)"
         )
+
+
+def save_checkpoint(save: Callable[[Any], None], path: CheckpointPath) -> None:
+    """
+    ``save(path_or_file)`` (``BaseAlgorithm.save``) to a file object as it is, or to a path atomically
+    (:func:`atomic_save`; ".zip" is appended when the path has no suffix, as SB3 does).
+
+    :param save: writes the checkpoint to the path or file object it is given
+    :param path: a path or a writable binary file object
+    """
+    if not isinstance(path, (str, pathlib.Path)):
+        save(path)
+        return
+    path = pathlib.Path(path)
+    atomic_save(path if path.suffix else path.with_suffix(".zip"), save)
+
+
+def load_checkpoint(
+    load: Callable[[], Any], path: CheckpointPath, algorithm: str, custom_objects: dict[str, Any] | None
+) -> Any:
+    """
+    ``load()`` (``BaseAlgorithm.load`` of ``path``), with an ImportError of an unpicklable entry turned into a
+    ValueError that names the entries and the ``custom_objects`` that replaces them.
+
+    :param load: loads the checkpoint
+    :param path: the checkpoint, as given to ``load``
+    :param algorithm: the algorithm's name, for messages
+    :param custom_objects: the entries that were replaced, not unpickled
+    :return: what ``load`` returns
+    """
+    try:
+        return load()
+    except ImportError as error:
+        message = explain_import_error(path, algorithm, custom_objects)
+        if message is None:
+            raise
+        raise ValueError(message) from error
 
 
 def _unpickle(item: Any, key: str, name: str) -> Any:
@@ -202,9 +255,7 @@ def pickled_entries(path: str | pathlib.Path) -> list[str]:
     return [key for key, item in data.items() if isinstance(item, dict) and ":serialized:" in item]
 
 
-def explain_import_error(
-    path: str | pathlib.Path | IO[bytes], algorithm: str, custom_objects: dict[str, Any] | None
-) -> str | None:
+def explain_import_error(path: CheckpointPath, algorithm: str, custom_objects: dict[str, Any] | None) -> str | None:
     """
     After a load failed with an ImportError: the message naming each entry that cannot be unpickled here and the
     ``custom_objects`` that replaces it, or None if no entry is the cause.

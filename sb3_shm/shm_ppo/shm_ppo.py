@@ -17,12 +17,13 @@ from stable_baselines3.common.utils import FloatSchedule, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_shm.common.checkpoint import (
-    atomic_save,
     check_checkpoint,
-    explain_import_error,
     get_rng_states,
+    load_checkpoint,
+    save_checkpoint,
     set_rng_states,
 )
+from sb3_shm.common.spaces import check_spaces
 from sb3_shm.common.recurrent.buffers import ShmDictRolloutBuffer, ShmRolloutBuffer
 from sb3_shm.common.recurrent.policies import ShmActorCriticPolicy
 from sb3_shm.common.recurrent.type_aliases import ShmStates
@@ -157,7 +158,14 @@ class ShmPPO(RecurrentPPO):
     @staticmethod
     def _wrap_env(env: GymEnv, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
         # Checked here, before BaseAlgorithm's bare `assert` on the action space, to give an error that says the fix
-        _check_spaces(env.observation_space, env.action_space)
+        check_spaces(
+            "ShmPPO",
+            env.observation_space,
+            env.action_space,
+            (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary),
+            "use Box, Discrete, MultiDiscrete or MultiBinary (for example, wrap the environment to flatten a Tuple action "
+            "space into MultiDiscrete)",
+        )
         return RecurrentPPO._wrap_env(env, verbose, monitor_wrapper)
 
     def _check_hyperparameters(self) -> None:
@@ -425,13 +433,7 @@ class ShmPPO(RecurrentPPO):
         # live model is never modified (the copy shares the policy, the buffer and the environment)
         snapshot = copy(self)
         snapshot.__dict__.update(point)
-        if not isinstance(path, (str, pathlib.Path)):
-            RecurrentPPO.save(snapshot, path, exclude=exclude, include=include)
-            return
-        path = pathlib.Path(path)
-        if path.suffix == "":
-            path = path.with_suffix(".zip")
-        atomic_save(path, lambda file: RecurrentPPO.save(snapshot, file, exclude=exclude, include=include))
+        save_checkpoint(lambda target: RecurrentPPO.save(snapshot, target, exclude=exclude, include=include), path)
 
     @classmethod
     def check_checkpoint(cls, path: str | pathlib.Path | Any, custom_objects: dict[str, Any] | None = None) -> None:
@@ -472,8 +474,8 @@ class ShmPPO(RecurrentPPO):
             ``custom_objects`` that replaces them)
         """
         cls.check_checkpoint(path, custom_objects)
-        try:
-            model = super().load(
+        model = load_checkpoint(
+            lambda: super(ShmPPO, cls).load(
                 path,
                 env=env,
                 device=device,
@@ -481,12 +483,11 @@ class ShmPPO(RecurrentPPO):
                 print_system_info=print_system_info,
                 force_reset=force_reset,
                 **kwargs,
-            )
-        except ImportError as error:
-            message = explain_import_error(path, "ShmPPO", custom_objects)
-            if message is None:
-                raise
-            raise ValueError(message) from error
+            ),
+            path,
+            "ShmPPO",
+            custom_objects,
+        )
         memory = model.__dict__.pop("_saved_memory_states", None)
         rng_states = model.__dict__.pop("_saved_rng_states", None)
         if model._last_obs is not None:
@@ -497,25 +498,3 @@ class ShmPPO(RecurrentPPO):
                 model._last_memory_states = ShmStates(*(th.as_tensor(m, device=model.device) for m in memory))
             model._pending_rng_states = rng_states
         return model
-
-
-SUPPORTED_ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
-SUPPORTED_OBSERVATION_SPACES = (*SUPPORTED_ACTION_SPACES, spaces.Dict)
-
-
-def _check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:
-    """Raise a ValueError naming the unsupported space and the fix."""
-    if not isinstance(action_space, SUPPORTED_ACTION_SPACES):
-        raise ValueError(
-            f"ShmPPO does not support {type(action_space).__name__} action spaces: use Box, Discrete, MultiDiscrete or "
-            "MultiBinary (for example, wrap the environment to flatten a Tuple action space into MultiDiscrete)"
-        )
-    inner = observation_space.spaces.values() if isinstance(observation_space, spaces.Dict) else [observation_space]
-    for space in [observation_space, *inner]:
-        nested = isinstance(space, spaces.Dict) and space is not observation_space
-        if nested or not isinstance(space, SUPPORTED_OBSERVATION_SPACES):
-            raise ValueError(
-                f"ShmPPO does not support {type(space).__name__} observation spaces{' nested in a Dict' if nested else ''}: "
-                "use Box, Discrete, MultiDiscrete, MultiBinary or a flat Dict of those with MultiInputShmPolicy "
-                "(for example gymnasium.wrappers.FlattenObservation for a Tuple space)"
-            )

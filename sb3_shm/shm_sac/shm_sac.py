@@ -1,6 +1,6 @@
 import io
 import pathlib
-import zipfile
+from collections.abc import Iterable
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -12,19 +12,21 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.save_util import json_to_data
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import obs_as_tensor, polyak_update
 from stable_baselines3.common.vec_env import VecEnv
 
+from sb3_shm.common.checkpoint import check_checkpoint, load_checkpoint, save_checkpoint
 from sb3_shm.common.off_policy.buffers import DictEpisodeReplayBuffer, EpisodeReplayBuffer
 from sb3_shm.common.off_policy.policies import RecurrentActor, RecurrentCritic, ShmSACPolicy
 from sb3_shm.common.off_policy.type_aliases import EpisodeReplayBufferSamples, RolloutMemoryState
+from sb3_shm.common.spaces import check_spaces
 from sb3_shm.shm_sac.policies import CnnShmPolicy, MlpShmPolicy, MultiInputShmPolicy
 
 SelfShmSAC = TypeVar("SelfShmSAC", bound="ShmSAC")
 
-SUPPORTED_OBSERVATION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Dict)
+# What a checkpoint needs besides SB3's optional parts (ent_coef_optimizer only with an automatic entropy coefficient)
+CHECKPOINT_ENTRIES = ("data", "policy.pth", "actor.optimizer.pth", "critic.optimizer.pth")
 
 
 def masked_mean(values: th.Tensor, mask: th.Tensor) -> th.Tensor:
@@ -96,8 +98,8 @@ class ShmSAC(SAC):
     :param burn_in: up to this many steps before a window that starts mid-episode, read by the memory, not trained on
     :param stats_window_size: Window size for the rollout logging
     :param tensorboard_log: the log location for tensorboard (if None, no logging)
-    :param policy_kwargs: additional arguments to be passed to the policy on creation (``actor_memory``,
-        ``critic_memory``, ``memory_inputs``, ``memory_size``, ``calibration``, ... see ShmSACPolicy)
+    :param policy_kwargs: additional arguments to be passed to the policy on creation (``actor_memory_type``,
+        ``critic_memory_type``, ``memory_inputs``, ``memory_size``, ``calibration``, ... see ShmSACPolicy)
     :param verbose: the verbosity level: 0 no output, 1 info, 2 debug
     :param seed: Seed for the pseudo random generators
     :param device: Device (cpu, cuda, ...) on which the code should be run.
@@ -185,7 +187,13 @@ class ShmSAC(SAC):
     @staticmethod
     def _wrap_env(env: GymEnv, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
         # Checked here, before BaseAlgorithm's bare `assert` on the action space, to give an error that says the fix
-        _check_spaces(env.observation_space, env.action_space)
+        check_spaces(
+            "ShmSAC",
+            env.observation_space,
+            env.action_space,
+            (spaces.Box, spaces.Discrete),
+            "use Box (SAC) or Discrete (SAC-Discrete), or ShmPPO for MultiDiscrete / MultiBinary actions",
+        )
         return SAC._wrap_env(env, verbose, monitor_wrapper)
 
     def _check_hyperparameters(self) -> None:
@@ -484,63 +492,51 @@ class ShmSAC(SAC):
         **kwargs: Any,
     ):
         """
-        Load an ShmSAC model from a zip file (see ``BaseAlgorithm.load`` for the arguments).
+        Load an ShmSAC model from a zip file (see ``BaseAlgorithm.load`` for the arguments). ``custom_objects``
+        replaces entries instead of unpickling them, as for ShmPPO (see ``docs/modules/shm_ppo.md``, untrusted files).
 
-        :raises ValueError: if the file holds another algorithm's model (e.g. ShmPPO's)
+        :raises ValueError: if the file is not a zip, is truncated or incomplete, holds another algorithm's model
+            (e.g. ShmPPO's), or has entries pickled with code that cannot be imported here
         """
-        _check_checkpoint(path)
-        return super().load(
+        cls.check_checkpoint(path, custom_objects)
+        return load_checkpoint(
+            lambda: super(ShmSAC, cls).load(
+                path,
+                env=env,
+                device=device,
+                custom_objects=custom_objects,
+                print_system_info=print_system_info,
+                force_reset=force_reset,
+                **kwargs,
+            ),
             path,
-            env=env,
-            device=device,
-            custom_objects=custom_objects,
-            print_system_info=print_system_info,
-            force_reset=force_reset,
-            **kwargs,
+            "ShmSAC",
+            custom_objects,
         )
 
+    @classmethod
+    def check_checkpoint(cls, path: str | pathlib.Path | Any, custom_objects: dict[str, Any] | None = None) -> None:
+        """
+        Check that ``path`` is a whole ShmSAC checkpoint before loading it (unpickles only its policy class).
 
-def _check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:
-    """Raise a ValueError naming the unsupported space and the fix."""
-    if not isinstance(action_space, (spaces.Box, spaces.Discrete)):
-        raise ValueError(
-            f"ShmSAC does not support {type(action_space).__name__} action spaces: use Box (SAC) or Discrete "
-            "(SAC-Discrete), or ShmPPO for MultiDiscrete / MultiBinary actions"
-        )
-    inner = observation_space.spaces.values() if isinstance(observation_space, spaces.Dict) else [observation_space]
-    for space in [observation_space, *inner]:
-        nested = isinstance(space, spaces.Dict) and space is not observation_space
-        if nested or not isinstance(space, SUPPORTED_OBSERVATION_SPACES):
-            raise ValueError(
-                f"ShmSAC does not support {type(space).__name__} observation spaces{' nested in a Dict' if nested else ''}: "
-                "use Box, Discrete, MultiDiscrete, MultiBinary or a flat Dict of those with MultiInputShmPolicy"
-            )
+        :param path: a zip file's path or a readable binary file object
+        :param custom_objects: as in :meth:`load`
+        :raises ValueError: with what is wrong (see :meth:`load`)
+        """
+        check_checkpoint(path, "ShmSAC", ShmSACPolicy, CHECKPOINT_ENTRIES, custom_objects)
 
+    def save(
+        self,
+        path: str | pathlib.Path | io.BufferedIOBase,
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
+    ) -> None:
+        """
+        Save the model to a zip file atomically, as ShmPPO does (``sb3_shm.common.checkpoint.atomic_save``): a failure
+        never leaves a half-written file where a good one was. The rollout's memory is saved with it.
 
-def _check_checkpoint(path: str | pathlib.Path | io.BufferedIOBase) -> None:
-    """Read the checkpoint's ``data`` and check that it holds an ShmSAC model, with a clear message if not."""
-    name = str(path)
-    if isinstance(path, (str, pathlib.Path)):
-        path = pathlib.Path(path)
-        if not path.exists() and path.with_suffix(".zip").exists():
-            path = path.with_suffix(".zip")
-        if not path.exists():
-            raise FileNotFoundError(f"No ShmSAC checkpoint at {name!r} (nor {name}.zip)")
-    position = path.tell() if isinstance(path, io.BufferedIOBase) else None
-    try:
-        with zipfile.ZipFile(path) as archive:
-            data = json_to_data(archive.read("data").decode())
-    except (zipfile.BadZipFile, KeyError, EOFError, OSError) as error:
-        raise ValueError(
-            f"{name!r} is not a readable ShmSAC checkpoint (truncated or not an SB3 zip file): {error}"
-        ) from error
-    finally:
-        if position is not None:
-            path.seek(position)  # type: ignore[union-attr]
-    policy_class = data.get("policy_class")
-    if not (isinstance(policy_class, type) and issubclass(policy_class, ShmSACPolicy)):
-        found = getattr(policy_class, "__name__", repr(policy_class))
-        raise ValueError(
-            f"{name!r} holds a model with policy {found}, not an ShmSAC model: load it with the algorithm that saved it "
-            "(e.g. ShmPPO.load for an ShmPPO model)"
-        )
+        :param path: path to the file (".zip" is appended when it has no suffix) or a file-like object
+        :param exclude: names of parameters that should be excluded in addition to the default ones
+        :param include: names of parameters that might be excluded but should be included anyway
+        """
+        save_checkpoint(lambda target: SAC.save(self, target, exclude=exclude, include=include), path)

@@ -3,7 +3,7 @@ The memories a recurrent off-policy network can use, behind one small interface:
 :class:`~sb3_shm.common.memory.shm.ShmCell`, the same cell and scan as ShmPPO), torch's GRU or LSTM.
 
 Every memory's state is one tensor with the environments first, so that the algorithm can store it, reset it at
-episode starts (multiply by ``1 - episode_start``) and hand it to ``predict`` the same way for all three.
+episode starts (``1 - episode_start`` applied with a select) and hand it to ``predict`` the same way for all three.
 Training windows always start from an empty memory and never cross an episode boundary
 (:mod:`sb3_shm.common.off_policy.buffers`), so the whole-sequence form needs no resets inside a sequence.
 """
@@ -13,7 +13,7 @@ from typing import Any, Literal
 import torch as th
 from torch import nn
 
-from sb3_shm.common.memory.scan import ScanImpl
+from sb3_shm.common.memory.scan import ScanImpl, reset_memory
 from sb3_shm.common.memory.shm import Calibration, ShmCell, check_memory_arguments
 
 MemoryKind = Literal["shm", "gru", "lstm"]
@@ -143,7 +143,7 @@ class RnnMemory(SequenceMemory):
 
     def step(self, x: th.Tensor, state: th.Tensor, episode_starts: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         keep = (1.0 - episode_starts.to(state.dtype)).view(-1, *([1] * (state.dim() - 1)))
-        state = state * keep
+        state = reset_memory(keep, state)  # a select: 0 * NaN would keep a NaN state after an episode start
         if self.kind == "gru":
             # (n_envs, H) -> (1, n_envs, H): torch's layout for the hidden state
             output, hidden = self.rnn(x.unsqueeze(1), state.unsqueeze(0).contiguous())
@@ -158,9 +158,9 @@ class RnnMemory(SequenceMemory):
         return output
 
 
-def check_memory_options(actor_memory: str, critic_memory: str, hidden_size: int, **shm_options: Any) -> None:
+def check_memory_options(actor_memory_type: str, critic_memory_type: str, hidden_size: int, **shm_options: Any) -> None:
     """Raise a ValueError naming the bad option and the allowed values (SHM options: as ShmPPO's)."""
-    for name, kind in (("actor_memory", actor_memory), ("critic_memory", critic_memory)):
+    for name, kind in (("actor_memory_type", actor_memory_type), ("critic_memory_type", critic_memory_type)):
         if kind not in MEMORY_KINDS:
             raise ValueError(f"Unknown {name} {kind!r}: choose one of {MEMORY_KINDS}")
     if not (isinstance(hidden_size, int) and hidden_size >= 1):

@@ -275,8 +275,8 @@ class ShmSACPolicy(BasePolicy):
     :param optimizer_class: The optimizer to use, ``th.optim.Adam`` by default
     :param optimizer_kwargs: Additional keyword arguments, excluding the learning rate, to pass to the optimizer
     :param n_critics: Number of Q heads on the critic's memory
-    :param actor_memory: the actor's memory: ``"shm"``, ``"gru"`` or ``"lstm"`` (the SHM authors' agent: ``"gru"``)
-    :param critic_memory: the critic's memory: ``"shm"``, ``"gru"`` or ``"lstm"``
+    :param actor_memory_type: the actor's memory: ``"shm"``, ``"gru"`` or ``"lstm"`` (the SHM authors' agent: ``"gru"``)
+    :param critic_memory_type: the critic's memory: ``"shm"``, ``"gru"`` or ``"lstm"``
     :param memory_inputs: what the memories read at each step, a subset of ``("action", "reward", "observation")``:
         the previous action, the previous reward, the current observation. The reward is off by default because SB3's
         ``predict`` is not given rewards: with ``"reward"``, pass ``reward=`` to ``ShmSAC.predict`` (or put the
@@ -310,8 +310,8 @@ class ShmSACPolicy(BasePolicy):
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
         n_critics: int = 2,
-        actor_memory: MemoryKind = "shm",
-        critic_memory: MemoryKind = "shm",
+        actor_memory_type: MemoryKind = "shm",
+        critic_memory_type: MemoryKind = "shm",
         memory_inputs: tuple[str, ...] | list[str] = ("action", "observation"),
         obs_embed_dim: int = 64,
         action_embed_dim: int = 16,
@@ -344,7 +344,7 @@ class ShmSACPolicy(BasePolicy):
             memory_decay=memory_decay,
             scan_impl=scan_impl,
         )
-        check_memory_options(actor_memory, critic_memory, rnn_hidden_size, **shm_options)
+        check_memory_options(actor_memory_type, critic_memory_type, rnn_hidden_size, **shm_options)
         memory_inputs = tuple(memory_inputs)
         if not memory_inputs or any(name not in MEMORY_INPUTS for name in memory_inputs):
             raise ValueError(f"memory_inputs must be a non-empty subset of {MEMORY_INPUTS}, got {memory_inputs!r}")
@@ -366,7 +366,7 @@ class ShmSACPolicy(BasePolicy):
         self.actor_arch, self.critic_arch = list(actor_arch), list(critic_arch)
         self.activation_fn = activation_fn
         self.n_critics = n_critics
-        self.actor_memory, self.critic_memory = actor_memory, critic_memory
+        self.actor_memory_type, self.critic_memory_type = actor_memory_type, critic_memory_type
         self.memory_inputs = memory_inputs
         self.obs_embed_dim, self.action_embed_dim, self.reward_embed_dim = obs_embed_dim, action_embed_dim, reward_embed_dim
         self.rnn_hidden_size = rnn_hidden_size
@@ -392,12 +392,14 @@ class ShmSACPolicy(BasePolicy):
 
     def make_actor(self) -> RecurrentActor:
         """:return: a new recurrent actor"""
-        return RecurrentActor(self.actor_arch, self.activation_fn, **self._network_kwargs(self.actor_memory)).to(self.device)
+        return RecurrentActor(self.actor_arch, self.activation_fn, **self._network_kwargs(self.actor_memory_type)).to(
+            self.device
+        )
 
     def make_critic(self) -> RecurrentCritic:
         """:return: a new recurrent critic"""
         return RecurrentCritic(
-            self.critic_arch, self.activation_fn, self.n_critics, **self._network_kwargs(self.critic_memory)
+            self.critic_arch, self.activation_fn, self.n_critics, **self._network_kwargs(self.critic_memory_type)
         ).to(self.device)
 
     def _build(self, lr_schedule: Schedule) -> None:
@@ -417,8 +419,8 @@ class ShmSACPolicy(BasePolicy):
             net_arch=self.net_arch,
             activation_fn=self.activation_fn,
             n_critics=self.n_critics,
-            actor_memory=self.actor_memory,
-            critic_memory=self.critic_memory,
+            actor_memory_type=self.actor_memory_type,
+            critic_memory_type=self.critic_memory_type,
             memory_inputs=self.memory_inputs,
             obs_embed_dim=self.obs_embed_dim,
             action_embed_dim=self.action_embed_dim,
@@ -496,7 +498,7 @@ class ShmSACPolicy(BasePolicy):
         if memory.shape != memory_shape or prev_actions.shape != action_shape:
             raise ValueError(
                 f"state has shapes {memory.shape} and {prev_actions.shape}, expected {memory_shape} (the actor's "
-                f"{self.actor_memory} memory) and {action_shape} (previous actions) for n_envs={n_envs}: {hint}"
+                f"{self.actor_memory_type} memory) and {action_shape} (previous actions) for n_envs={n_envs}: {hint}"
             )
         return memory, prev_actions
 
