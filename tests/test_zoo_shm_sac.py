@@ -90,3 +90,48 @@ def test_bad_entry_is_one_line(tmp_path):
     assert result.returncode != 0 and "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "learning_starts=4 is smaller than one sequence" in errors[0]
+
+
+def test_sampler_builds_a_model():
+    """Each sampled trial builds a ShmSAC (over an entry's values, as the zoo does), and --trial-id's converter gives
+    back the same hyperparameters."""
+    import optuna
+
+    from sb3_shm import ShmSAC
+    from sb3_shm.zoo import convert_shm_sac_params, sample_shm_sac_params
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(4):
+        trial = study.ask()
+        params = sample_shm_sac_params(trial, 0, 1, {})
+        assert convert_shm_sac_params(trial.params) == params
+        model = ShmSAC("MlpShmPolicy", "Pendulum-v1", **{"learning_starts": 1000, **params})
+        assert model.sequence_length == params["sequence_length"] <= 64
+        assert model.policy.actor_memory_type == params["policy_kwargs"]["actor_memory_type"]
+
+
+def test_entropy_coefficient_may_be_automatic():
+    from sb3_shm.zoo import ZooConfigError, check_hyperparams
+
+    for value in ("auto", "auto_0.1", 0.1):
+        check_hyperparams({"n_timesteps": 1000, "policy": "MlpShmPolicy", "ent_coef": value}, "test", algo="shm_sac")
+    try:
+        check_hyperparams({"n_timesteps": 1000, "policy": "MlpShmPolicy", "ent_coef": "auto"}, "test", algo="shm_ppo")
+    except ZooConfigError as error:
+        assert "ent_coef" in str(error)
+    else:
+        raise AssertionError("ShmPPO's ent_coef is a number")
+
+
+def test_optimize_one_trial(tmp_path):
+    result = ok(
+        run(
+            "-m", "rl_zoo3.train", "--algo", "shm_sac", "--env", "CartPoleNoVel-v1", "-f", str(tmp_path), "--optimize",
+            "--n-trials", "1", "-n", "200", "--n-evaluations", "1", "--eval-episodes", "1", "--sampler", "random",
+            "--pruner", "none", "--no-optim-plots", "--num-threads", "1", "--seed", "3", "-params", "learning_starts:64",
+            cwd=ROOT,
+        )
+    )  # fmt: skip
+    assert "Number of finished trials:  1" in result.stdout
+    (report,) = (tmp_path / "shm_sac").glob("report_CartPoleNoVel-v1_1-trials-200-random-none_*.csv")
+    assert "params_actor_memory_type" in report.read_text().splitlines()[0]

@@ -26,7 +26,12 @@ from types import ModuleType
 
 from sb3_shm.zoo.algos import ALGOS, ZooAlgo
 from sb3_shm.zoo.config import ZooConfigError, check_hyperparams, check_policy_kwargs
-from sb3_shm.zoo.sampler import convert_shm_ppo_params, sample_shm_ppo_params
+from sb3_shm.zoo.sampler import (
+    convert_shm_ppo_params,
+    convert_shm_sac_params,
+    sample_shm_ppo_params,
+    sample_shm_sac_params,
+)
 
 # The default hyperparameter file of shm_ppo
 HYPERPARAMS_FILE = ALGOS["shm_ppo"].hyperparams_file
@@ -39,9 +44,11 @@ __all__ = [
     "check_hyperparams",
     "check_policy_kwargs",
     "convert_shm_ppo_params",
+    "convert_shm_sac_params",
     "hook_module",
     "install_hook",
     "sample_shm_ppo_params",
+    "sample_shm_sac_params",
 ]
 
 

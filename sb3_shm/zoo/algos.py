@@ -23,14 +23,21 @@ class ZooAlgo(NamedTuple):
 
     :param name: the ``--algo`` value
     :param algorithm: the algorithm class, e.g. ``"sb3_shm:ShmPPO"``
-    :param sampler: the ``--optimize`` sampler, ``(trial, n_actions, n_envs, additional_args) -> hyperparameters``
-    :param converter: turns a trial's ``params`` back into hyperparameters (``--trial-id``)
+    :param samplers: the module of its ``--optimize`` sampler ``sample_<name>_params(trial, n_actions, n_envs,
+        additional_args)`` and of the converter ``convert_<name>_params(trial.params)`` (``--trial-id``)
     """
 
     name: str
     algorithm: str
-    sampler: str | None = None
-    converter: str | None = None
+    samplers: str = "sb3_shm.zoo.sampler"
+
+    @property
+    def sampler(self) -> str:
+        return f"{self.samplers}:sample_{self.name}_params"
+
+    @property
+    def converter(self) -> str:
+        return f"{self.samplers}:convert_{self.name}_params"
 
     @property
     def hyperparams_file(self) -> Path:
@@ -43,19 +50,12 @@ class ZooAlgo(NamedTuple):
         return getattr(importlib.import_module(module), name)
 
 
-ALGOS: dict[str, ZooAlgo] = {
-    algo.name: algo
-    for algo in (
-        ZooAlgo(
-            "shm_ppo",
-            "sb3_shm:ShmPPO",
-            "sb3_shm.zoo.sampler:sample_shm_ppo_params",
-            "sb3_shm.zoo.sampler:convert_shm_ppo_params",
-        ),
-        # No --optimize sampler yet
-        ZooAlgo("shm_sac", "sb3_shm:ShmSAC"),
-    )
-}
+# One line per algorithm
+_REGISTERED = (
+    ZooAlgo("shm_ppo", "sb3_shm:ShmPPO"),
+    ZooAlgo("shm_sac", "sb3_shm:ShmSAC"),
+)
+ALGOS: dict[str, ZooAlgo] = {algo.name: algo for algo in _REGISTERED}
 
 
 def patch_utils(module: Any) -> None:
@@ -73,9 +73,9 @@ def patch_hyperparams_opt(module: Any) -> None:
     samplers = dict_attr(module, "HYPERPARAMS_SAMPLER")
     converters = dict_attr(module, "HYPERPARAMS_CONVERTER")
     for algo in ALGOS.values():
-        if samplers is not None and algo.sampler is not None and algo.name not in samplers:
+        if samplers is not None and algo.name not in samplers:
             samplers[algo.name] = algo.load("sampler")
-        if converters is not None and algo.converter is not None and algo.name not in converters:
+        if converters is not None and algo.name not in converters:
             converters[algo.name] = algo.load("converter")
 
 

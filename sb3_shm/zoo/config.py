@@ -62,8 +62,13 @@ _TYPES: dict[str, str] = {
 }
 
 
-def _type_ok(key: str, value: Any) -> bool:
-    expected = _TYPES.get(key)
+# Where an algorithm's constructor takes other types than ShmPPO's
+_ALGO_TYPES: dict[str, dict[str, str]] = {
+    "shm_sac": {"ent_coef": "a number, 'auto' or 'auto_<initial value>'", "batch_size": _INT},
+}
+
+
+def _type_ok(key: str, value: Any, expected: str | None) -> bool:
     if expected is None:
         return True
     is_int = isinstance(value, int) and not isinstance(value, bool)
@@ -81,6 +86,8 @@ def _type_ok(key: str, value: Any) -> bool:
                 return False
         return is_number
     if expected.startswith(_NUMBER):
+        if "'auto'" in expected and isinstance(value, str):
+            return value == "auto" or (value.startswith("auto_") and _is_number(value[len("auto_") :]))
         return is_number or (value is None and "null" in expected)
     if expected == "true or false":
         return isinstance(value, bool)
@@ -91,6 +98,14 @@ def _type_ok(key: str, value: Any) -> bool:
     if key == "env_kwargs":
         return isinstance(value, dict)
     return isinstance(value, (dict, str))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 @functools.cache
@@ -121,8 +136,9 @@ def check_hyperparams(
             raise ZooConfigError(f"{where}: '{key}' is set by the zoo (use its command-line option), not in the yml")
         if key not in allowed:
             raise ZooConfigError(f"{where}: {name} takes no hyperparameter '{key}' (valid: {', '.join(sorted(allowed))})")
-        if not _type_ok(key, value):
-            raise ZooConfigError(f"{where}: '{key}' must be {_TYPES[key]}, got {value!r}")
+        expected = _ALGO_TYPES.get(algo, {}).get(key, _TYPES.get(key))
+        if not _type_ok(key, value, expected):
+            raise ZooConfigError(f"{where}: '{key}' must be {expected}, got {value!r}")
     if "n_timesteps" not in hyperparams:
         raise ZooConfigError(f"{where}: 'n_timesteps' is missing (the zoo needs it even with -n)")
 

@@ -87,3 +87,42 @@ def convert_shm_ppo_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
     # not divide the sampled n_steps. None is the default, gcd(n_steps, batch_size) = batch_size: the longest allowed.
     hyperparams["sequence_length"] = None
     return {**hyperparams, "policy_kwargs": policy_kwargs, **params}
+
+
+def sample_shm_sac_params(trial: Any, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """
+    Sampler for ShmSAC: rl_zoo3's SAC search space (gamma, learning rate, train frequency, tau, network size), with
+    the batch counted in windows (4 to 64), plus the window length and the memories (kind of each, SHM size,
+    calibration and decay). Entries need ``learning_starts >= 64`` (the longest sampled window; the default is 1000).
+    """
+    sampled = {
+        "one_minus_gamma": trial.suggest_float("one_minus_gamma", 0.0001, 0.03, log=True),
+        "learning_rate": trial.suggest_float("learning_rate", 1e-5, 0.002, log=True),
+        "batch_size_pow": trial.suggest_int("batch_size_pow", 2, 6),
+        "train_freq": trial.suggest_int("train_freq", 1, 10),
+        "tau": trial.suggest_float("tau", 0.001, 0.08, log=True),
+        "net_arch": trial.suggest_categorical("net_arch", ["small", "medium"]),
+        "sequence_length_pow": trial.suggest_int("sequence_length_pow", 3, 6),
+        "actor_memory_type": trial.suggest_categorical("actor_memory_type", ["shm", "gru"]),
+        "critic_memory_type": trial.suggest_categorical("critic_memory_type", ["shm", "gru"]),
+        "memory_size": trial.suggest_categorical("memory_size", [16, 32, 64]),
+        "calibration": trial.suggest_categorical("calibration", ["random", "fixed", "none"]),
+        "memory_decay": trial.suggest_categorical("memory_decay", [0.7, 0.9, 1.0]),
+    }
+    hyperparams = convert_shm_sac_params(sampled)
+    trial.set_user_attr("gamma", hyperparams["gamma"])
+    trial.set_user_attr("batch_size", hyperparams["batch_size"])
+    return hyperparams
+
+
+def convert_shm_sac_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
+    """Turn sampled (trial.params) values into ShmSAC hyperparameters (also used by ``--trial-id``)."""
+    from rl_zoo3.hyperparams_opt import convert_offpolicy_params
+
+    params = dict(sampled_params)
+    memory = {name: params.pop(name) for name in ("actor_memory_type", "critic_memory_type", "memory_size", "calibration")}
+    memory["memory_decay"] = params.pop("memory_decay")
+    sequence_length = 2 ** params.pop("sequence_length_pow")
+    hyperparams = convert_offpolicy_params(params)  # gamma, batch_size, gradient_steps = train_freq, net_arch
+    hyperparams["policy_kwargs"].update(memory)
+    return {**hyperparams, "sequence_length": sequence_length}
