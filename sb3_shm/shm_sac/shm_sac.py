@@ -111,6 +111,7 @@ class ShmSAC(SAC):
         "CnnShmPolicy": CnnShmPolicy,
         "MultiInputShmPolicy": MultiInputShmPolicy,
     }
+    # SAC annotates its feed-forward classes; ShmSAC's are the recurrent ones (ignores: narrowing SB3's annotations)
     policy: ShmSACPolicy  # type: ignore[assignment]
     actor: RecurrentActor  # type: ignore[assignment]
     critic: RecurrentCritic  # type: ignore[assignment]
@@ -278,7 +279,7 @@ class ShmSAC(SAC):
         state = self._rollout_state
         with th.no_grad():
             buffer_actions, memory = self.policy.step(
-                obs_as_tensor(self._last_obs, self.device),  # type: ignore[arg-type]
+                obs_as_tensor(self._last_obs, self.device),  # type: ignore[arg-type]  # SB3: Optional, checked above
                 th.as_tensor(state.memory, device=self.device),
                 th.as_tensor(state.prev_actions, device=self.device),
                 th.as_tensor(state.prev_rewards, device=self.device),
@@ -397,8 +398,8 @@ class ShmSAC(SAC):
                 ent_coef_loss.backward()
                 self.ent_coef_optimizer.step()
 
-            detached = tuple(output.detach() for output in policy_outputs)
-            target_q = self._critic_targets(data, detached, ent_coef)  # type: ignore[arg-type]
+            detached = (policy_outputs[0].detach(), policy_outputs[1].detach())
+            target_q = self._critic_targets(data, detached, ent_coef)
             current_q = self._current_q_values(data)
             critic_loss = 0.5 * sum(masked_mean((q - target_q) ** 2, data.mask) for q in current_q)
             assert isinstance(critic_loss, th.Tensor)
@@ -407,7 +408,7 @@ class ShmSAC(SAC):
             critic_loss.backward()
             self.critic.optimizer.step()
 
-            actor_loss = self._actor_loss(data, policy_outputs, ent_coef)  # type: ignore[arg-type]
+            actor_loss = self._actor_loss(data, policy_outputs, ent_coef)
             actor_losses.append(actor_loss.item())
             self.actor.optimizer.zero_grad()
             actor_loss.backward()
@@ -425,7 +426,7 @@ class ShmSAC(SAC):
             self.logger.record("train/ent_coef_loss", np.mean(ent_coef_losses))
 
     # --- inference, save / load -------------------------------------------------------------------------------------
-    def predict(  # type: ignore[override]
+    def predict(  # type: ignore[override]  # takes reward= too (a memory that reads rewards)
         self,
         observation: np.ndarray | dict[str, np.ndarray],
         state: tuple[np.ndarray, ...] | None = None,
@@ -481,7 +482,7 @@ class ShmSAC(SAC):
         self.replay_buffer.set_window(self.sequence_length, self.burn_in)
 
     @classmethod
-    def load(  # type: ignore[override]
+    def load(
         cls,
         path: str | pathlib.Path | io.BufferedIOBase,
         env: GymEnv | None = None,

@@ -176,6 +176,7 @@ class _EpisodeIndexMixin:
         first_reward = self.rewards[before, envs] * has_before
         # Only use dones that are not due to timeouts (timeouts stay 0 without handle_timeout_termination)
         dones = _gather(self.dones * (1 - self.timeouts), slots, envs, valid)
+        # ignores: a mixin of SB3's ReplayBuffer / DictReplayBuffer, which have _normalize_reward
         rewards = self._normalize_reward(rewards, env)  # type: ignore[attr-defined]
         first_reward = self._normalize_reward(first_reward, env)  # type: ignore[attr-defined]
         return {
@@ -242,6 +243,7 @@ class EpisodeReplayBuffer(_EpisodeIndexMixin, ReplayBuffer):
         super().add(obs, next_obs, action, reward, done, infos)
         self._index_step(pos, done)
 
+    # ignore: returns windows (EpisodeReplayBufferSamples), not SB3's ReplayBufferSamples
     def sample(self, batch_size: int, env: VecNormalize | None = None) -> EpisodeReplayBufferSamples:  # type: ignore[override]
         """
         :param batch_size: number of windows
@@ -252,6 +254,7 @@ class EpisodeReplayBuffer(_EpisodeIndexMixin, ReplayBuffer):
         arrays = self._sequence_arrays(windows, env)
         observations = self._observation_sequence(self.observations, self.next_observations, windows)
         return EpisodeReplayBufferSamples(
+            # ignore: SB3 annotates _normalize_obs for arrays and dicts in one signature
             observations=self.to_torch(self._normalize_obs(observations, env)),  # type: ignore[arg-type]
             **{name: self.to_torch(value) for name, value in arrays.items()},
         )
@@ -290,7 +293,7 @@ class DictEpisodeReplayBuffer(_EpisodeIndexMixin, DictReplayBuffer):
         super().__init__(buffer_size, observation_space, action_space, device, n_envs, False, handle_timeout_termination)
         self._setup_episode_index(sequence_length, burn_in)
 
-    def add(  # type: ignore[override]
+    def add(  # type: ignore[override]  # Dict observations, as SB3's DictReplayBuffer.add
         self,
         obs: dict[str, np.ndarray],
         next_obs: dict[str, np.ndarray],
@@ -303,6 +306,7 @@ class DictEpisodeReplayBuffer(_EpisodeIndexMixin, DictReplayBuffer):
         super().add(obs, next_obs, action, reward, done, infos)
         self._index_step(pos, done)
 
+    # ignore: returns windows (EpisodeReplayBufferSamples), not SB3's ReplayBufferSamples
     def sample(self, batch_size: int, env: VecNormalize | None = None) -> EpisodeReplayBufferSamples:  # type: ignore[override]
         """
         :param batch_size: number of windows
@@ -315,6 +319,7 @@ class DictEpisodeReplayBuffer(_EpisodeIndexMixin, DictReplayBuffer):
             key: self._observation_sequence(self.observations[key], self.next_observations[key], windows)
             for key in self.observations
         }
+        # ignores: SB3 annotates _normalize_obs for arrays and dicts in one signature
         normalized = self._normalize_obs(observations, env)  # type: ignore[arg-type]
         return EpisodeReplayBufferSamples(
             observations={key: self.to_torch(value) for key, value in normalized.items()},  # type: ignore[union-attr]

@@ -502,7 +502,7 @@ class ShmSACPolicy(BasePolicy):
             )
         return memory, prev_actions
 
-    def predict(  # type: ignore[override]
+    def predict(  # type: ignore[override]  # takes reward= too (a memory that reads rewards)
         self,
         observation: np.ndarray | dict[str, np.ndarray],
         state: tuple[np.ndarray, ...] | None = None,
