@@ -243,8 +243,22 @@ def test_same_seed_same_trajectory(env_class: type[gym.Env]) -> None:
     np.testing.assert_array_equal(trajectories[0][1], trajectories[1][1])
 
 
+def test_visual_match_one_map_by_default() -> None:
+    # The source's task: the training VecEnv and the evaluation env (another seed, as the RL Zoo builds it) share a map
+    train_env = make_vec_env("VisualMatch-v0", n_envs=8, seed=0)
+    eval_env = make_vec_env("VisualMatch-60-v0", n_envs=2, seed=12345)
+    for vec_env in (train_env, eval_env):
+        vec_env.reset()
+        for door_colours in vec_env.get_attr("door_colours"):
+            np.testing.assert_array_equal(door_colours, [0, 1, 2])
+    # door_colours=None: the harder task, a map per instance
+    per_instance = make_vec_env("VisualMatch-v0", n_envs=8, seed=0, env_kwargs=dict(door_colours=None))
+    per_instance.reset()
+    assert len({tuple(door_colours) for door_colours in per_instance.get_attr("door_colours")}) > 1
+
+
 def test_visual_match_seeds_draw_colours() -> None:
-    env = VisualMatchEnv()
+    env = VisualMatchEnv(door_colours=None)
     maps, targets = set(), set()
     for seed in range(20):
         env.reset(seed=seed)

@@ -61,10 +61,19 @@ class Task:
 TASKS = {
     task.name: task
     for task in (
-        # VisualMatch as registered: each env instance draws its own colour-to-door map, so the agent must also look
-        # at the doors (see VisualMatchEnv); nobody leaves chance at 15 steps, so the 60-step variant is not run
-        Task("VisualMatch-15", "VisualMatch-15-v0", 500_000, "success", "VisualMatch-v0", eval_episodes=50),
-        # One map for every instance (the source's training task: it trained on one env instance): pure recall
+        # A colour-to-door map per env instance (door_colours=None), so the agent must also look at the doors (see
+        # VisualMatchEnv); nobody leaves chance at 15 steps, so the 60-step variant is not run
+        Task(
+            "VisualMatch-15",
+            "VisualMatch-15-v0",
+            500_000,
+            "success",
+            "VisualMatch-v0",
+            eval_episodes=50,
+            env_kwargs=dict(door_colours=None),
+        ),
+        # One map for every instance, the registered default (the source's training task: it trained on one env
+        # instance): pure recall. door_colours is spelled out so that the logs say which map was used
         *(
             Task(
                 f"VisualMatch-{length}-onemap",

@@ -45,13 +45,18 @@ class VisualMatchEnv(PhasedGridEnv):
     Every episode lasts ``explore_length + distractor_length + final_length`` steps. The target is drawn uniformly
     per episode, so a policy without memory succeeds with probability 1/3 at best.
 
-    Colours: as in the source, the colour-to-door map is a shuffle of the three colours fixed per env instance.
-    It is drawn from ``self.np_random`` at the first reset and again at every reset given a seed (the source drew it
-    from an unseeded RNG when the env was built), so that ``reset(seed=s)`` reproduces everything.
-    ``door_colours`` fixes the map instead, the same for every instance. Why: the source trained on one env instance,
-    so its agent only ever saw one map and could pick the door from the remembered colour alone; the 8 instances of an
-    SB3 VecEnv draw up to 6 different maps, which adds a second skill, looking at the doors (only one or two are in
-    view at a time) and comparing them with the remembered colour. A fixed map keeps the source's training task.
+    Colour-to-door map: one map for every instance, ``door_colours=(0, 1, 2)`` (red, green, blue from left to right)
+    by default, so that all the envs of a VecEnv and the evaluation env pose the same task. That is the source's
+    training task: it trained and evaluated on one env instance (``learner.py``: ``eval_env = train_env``), so its agent
+    only ever saw one map and could pick the door from the remembered colour alone. Any permutation poses the same task
+    up to a relabelling of the colours. Deviation: the source drew its instance's map from an unseeded RNG; a fixed
+    default keeps runs reproducible and agents portable between runs.
+
+    ``door_colours=None`` draws a map per instance instead (what the source's env does when several instances exist),
+    from ``self.np_random`` at the first reset and again at every reset given a seed. The 8 instances of an SB3 VecEnv
+    then show up to 6 different maps, which adds a second skill: looking at the doors (only one or two are in view at
+    a time) and comparing them with the remembered colour. A harder task than the paper's: no agent left chance on it
+    within this package's CPU budgets (``docs/results.md``).
 
     Defaults follow the SHM code (phases 15 / N / 10, ``final_reward=10``); Memory-RL used phases 15 / N / 15 with
     ``final_reward=5``. The default distractor length 15 is short for CPU runs; the papers used 250 and 500.
@@ -61,7 +66,8 @@ class VisualMatchEnv(PhasedGridEnv):
     :param final_length: steps of the final phase (>= 1; the oracle needs 7)
     :param final_reward: reward for touching the target door (> 0)
     :param door_colours: colours (0 red, 1 green, 2 blue) of the doors left to right, a permutation of
-        ``(0, 1, 2)`` used by every episode of every instance; None draws a map per instance (the source)
+        ``(0, 1, 2)`` used by every episode of every instance (default ``(0, 1, 2)``: the source's one-map task);
+        None draws a map per instance (a harder task, see above)
     :param kwargs: apple, observation and render options of :class:`sb3_shm.envs.grid.PhasedGridEnv`
     """
 
@@ -71,7 +77,7 @@ class VisualMatchEnv(PhasedGridEnv):
         explore_length: int = 15,
         final_length: int = 10,
         final_reward: float = 10.0,
-        door_colours: Sequence[int] | None = None,
+        door_colours: Sequence[int] | None = (0, 1, 2),
         **kwargs: Any,
     ) -> None:
         super().__init__(distractor_length, explore_length, final_length, final_reward, **kwargs)
