@@ -16,6 +16,7 @@ from stable_baselines3.common.torch_layers import (
     NatureCNN,
 )
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+from stable_baselines3.common.utils import get_device
 from torch import nn
 
 from sb3_shm.common.memory.scan import ScanImpl
@@ -29,6 +30,43 @@ from sb3_shm.common.memory.shm import (
     unbounded_memory_hint,
 )
 from sb3_shm.common.recurrent.type_aliases import ShmReplay, ShmStates
+
+
+class ShmMlpExtractor(MlpExtractor):
+    """
+    SB3's :class:`MlpExtractor` after an optional trunk: hidden layers (``Linear`` + activation) applied to the
+    memory's output and shared by the policy and value networks, ``trunk -> (pi layers, vf layers)``.
+
+    :param feature_dim: size of the memory's output
+    :param trunk: sizes of the shared hidden layers (empty: none, SB3's MlpExtractor)
+    :param net_arch: the policy and value networks after the trunk (as :class:`MlpExtractor`)
+    :param activation_fn: activation after each layer
+    :param device: PyTorch device
+    """
+
+    def __init__(
+        self,
+        feature_dim: int,
+        trunk: list[int],
+        net_arch: list[int] | dict[str, list[int]],
+        activation_fn: type[nn.Module],
+        device: th.device | str = "auto",
+    ) -> None:
+        layers: list[nn.Module] = []
+        for size in trunk:
+            layers += [nn.Linear(feature_dim, size), activation_fn()]
+            feature_dim = size
+        super().__init__(feature_dim, net_arch, activation_fn, device)
+        # No parameters when trunk is empty: the state dict of checkpoints saved before this option is unchanged
+        self.trunk = nn.Sequential(*layers).to(get_device(device))
+
+    def forward_trunk(self, features: th.Tensor) -> th.Tensor:
+        """:return: the trunk's output (the features themselves without a trunk), the input of both networks"""
+        return self.trunk(features)
+
+    def forward(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        shared = self.forward_trunk(features)
+        return self.forward_actor(shared), self.forward_critic(shared)
 
 
 CriticMemory = Literal["separate", "shared", "joint", "none"]
@@ -93,7 +131,7 @@ def resolve_critic_memory(
 class ShmActorCriticPolicy(ActorCriticPolicy):
     """
     Recurrent actor-critic policy with a Stable Hadamard Memory (SHM) between the features extractor and the MLPs:
-    ``obs -> features extractor -> ShmCell -> mlp_extractor -> action / value heads``.
+    ``obs -> features extractor -> ShmCell -> [trunk] -> mlp_extractor -> action / value heads``.
 
     The knobs mirror sb3-contrib's ``RecurrentActorCriticPolicy`` (``lstm_*`` -> ``memory_*``), and so do the methods
     marked ``type: ignore[override]``: they take the memory state and the episode starts besides the observation.
@@ -138,6 +176,11 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         value loss too, as CleanRL's recurrent PPO; why: the value of the last phase of a recall task depends on the
         cue, so the value loss teaches the memory to keep the cue long before the policy gradient alone would,
         VisualMatch in ``docs/results.md``) or ``"none"`` (no memory: a linear map of the features)
+    :param memory_output_dim: size of the memory's output layer ``W_out`` (the authors' POPGym model: 1024); None
+        (the default) for H. The trunk or the MLPs read this many features.
+    :param trunk: sizes of hidden layers (``Linear`` + ``activation_fn``) applied to the memory's output and shared by
+        the actor and the critic, before ``net_arch``'s ``pi`` / ``vf`` layers (the authors' POPGym model: ``[64]``, one
+        trunk trained by both losses). Needs ``critic_memory="joint"``. None or empty: no trunk.
     :param shared_memory: deprecated, use ``critic_memory`` (``True`` with ``enable_critic_memory=False``: "shared")
     :param enable_critic_memory: deprecated, use ``critic_memory`` (``True``: "separate"; ``False`` alone: "none")
     :param critic_trains_memory: deprecated, use ``critic_memory`` (``True`` with a shared memory: "joint")
@@ -176,6 +219,8 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         memory_clamp: float | None = 100.0,
         memory_decay: float = 1.0,
         critic_memory: CriticMemory | None = None,
+        memory_output_dim: int | None = None,
+        trunk: list[int] | None = None,
         scan_impl: ScanImpl = "auto",
         check_observations: bool = True,
         shared_memory: bool | None = None,
@@ -191,8 +236,21 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
             raise ValueError(
                 f"critic_memory={critic_memory!r} needs share_features_extractor=True: one memory reads one feature vector."
             )
+        if memory_output_dim is not None and not (is_integer(memory_output_dim) and memory_output_dim >= 1):
+            raise ValueError(f"memory_output_dim must be an integer >= 1 or None (H), got {memory_output_dim!r}")
+        trunk = list(trunk or [])
+        if not all(is_integer(size) and size >= 1 for size in trunk):
+            raise ValueError(f"trunk must be a list of layer sizes (integers >= 1), got {trunk!r}")
+        if trunk and critic_memory != "joint":
+            raise ValueError(
+                f"trunk={trunk} is shared by the actor and the critic, so it needs their shared memory trained by both "
+                f"losses: set critic_memory='joint' (got {critic_memory!r}), or put the layers in "
+                "net_arch=dict(pi=..., vf=...)"
+            )
         memory_size = int(memory_size)
-        self.memory_output_dim = memory_size
+        # Read by _build_mlp_extractor (called by ActorCriticPolicy.__init__)
+        self.memory_output_dim = int(memory_output_dim or memory_size)
+        self.trunk = [int(size) for size in trunk]
         super().__init__(
             observation_space,
             action_space,
@@ -221,6 +279,7 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         memory_kwargs: dict[str, Any] = dict(
             memory_size=memory_size,
             embed_dim=memory_input_dim,
+            output_dim=self.memory_output_dim,
             bank_size=bank_size,
             calibration=calibration,
             clamp=memory_clamp,
@@ -235,7 +294,7 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
             self.memory_actor = ShmCell(self.features_dim, **memory_kwargs)
             self.memory_critic = ShmCell(self.features_dim, **memory_kwargs) if critic_memory == "separate" else None
         # Without a memory, the critic still maps the features to the size the value MLP expects
-        self.critic = nn.Linear(self.features_dim, memory_size) if critic_memory == "none" else None
+        self.critic = nn.Linear(self.features_dim, self.memory_output_dim) if critic_memory == "none" else None
         # Setup optimizer with initial learning rate (again: the memories were created after ActorCriticPolicy's)
         # as SB3's policies: optimizer_class is typed as the base Optimizer, whose constructor takes no lr
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]  # see above
@@ -251,14 +310,17 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
             memory_clamp=cell.clamp,
             memory_decay=cell.decay,
             critic_memory=self.critic_memory,
+            memory_output_dim=cell.output_dim,
+            trunk=self.trunk,
             scan_impl=cell.scan_impl,
             check_observations=self.check_observations,
         )
         return data
 
     def _build_mlp_extractor(self) -> None:
-        self.mlp_extractor = MlpExtractor(
+        self.mlp_extractor: ShmMlpExtractor = ShmMlpExtractor(
             self.memory_output_dim,
+            trunk=self.trunk,
             net_arch=self.net_arch,
             activation_fn=self.activation_fn,
             device=self.device,
@@ -319,6 +381,8 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         # one tensor with a shared features extractor, a (pi, vf) pair without
         pi_features, vf_features = features if isinstance(features, tuple) else (features, features)
         latent_pi, memory_pi = self._process_sequence(pi_features, states.pi, episode_starts, theta_idx, self.memory_actor)
+        # the trunk (only with critic_memory="joint", else the identity) belongs to the actor's memory output
+        latent_pi = self.mlp_extractor.forward_trunk(latent_pi)
         if self.memory_critic is not None:
             latent_vf, memory_vf = self._process_sequence(
                 vf_features, states.vf, episode_starts, theta_idx, self.memory_critic
@@ -385,6 +449,7 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
             theta_idx = self.sample_theta_indices(memory.shape[0])
         features = super(ActorCriticPolicy, self).extract_features(obs, self.pi_features_extractor)
         latent_pi, memory = self._process_sequence(features, memory, episode_starts, theta_idx, self.memory_actor)
+        latent_pi = self.mlp_extractor.forward_trunk(latent_pi)
         return self._get_action_dist_from_latent(self.mlp_extractor.forward_actor(latent_pi)), memory
 
     def predict_values(  # type: ignore[override]
@@ -410,6 +475,7 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
             latent_vf, _ = self._process_sequence(features, memory, episode_starts, theta_idx, self.memory_critic)
         elif self.shared_memory:
             latent_vf, _ = self._process_sequence(features, memory, episode_starts, theta_idx, self.memory_actor)
+            latent_vf = self.mlp_extractor.forward_trunk(latent_vf)
         else:
             assert self.critic is not None, "critic_memory='none' builds it"
             latent_vf = self.critic(features)
