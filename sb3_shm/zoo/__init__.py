@@ -11,6 +11,8 @@ hook (``_hook.py``, standard library only) that extends rl_zoo3 when rl_zoo3 is 
 - ``config.py``: checks of a yml entry, for one-line :class:`~sb3_shm.zoo.config.ZooConfigError` messages;
 - ``sampler.py``: the ``--optimize`` samplers;
 - ``upstream.py``: fixes for upstream defects, each with its version;
+- ``runs.py``: how training and enjoy runs behave (progress bar on a terminal, SIGTERM saves the model as Ctrl-C
+  does, a clear error when enjoy finds no trained agent);
 - ``cli.py``: one-line errors for zoo runs; ``compat.py``: the warning when rl_zoo3 changes shape;
 - ``_build.py``: the build step that installs the ``.pth`` file; ``__main__.py``: ``python -m sb3_shm.zoo``.
 

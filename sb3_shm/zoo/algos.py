@@ -66,6 +66,16 @@ def patch_utils(module: Any) -> None:
     for algo in ALGOS.values():
         if algo.name not in algos:
             algos[algo.name] = algo.load()
+    # enjoy / record_video: a missing agent of this package's algorithms is a clear error, not a hub download attempt
+    original = getattr(module, "get_model_path", None)
+    if not callable(original):
+        warn_shape("rl_zoo3.utils.get_model_path is gone")
+    elif not getattr(original, MARK, False):
+        from sb3_shm.zoo.runs import wrap_get_model_path
+
+        get_model_path = wrap_get_model_path(original, ALGOS)
+        setattr(get_model_path, MARK, True)
+        module.get_model_path = get_model_path
 
 
 def patch_hyperparams_opt(module: Any) -> None:
@@ -105,24 +115,28 @@ def _default_config_path(exp_manager_module: Any, algo: str) -> str:
 
 def patch_exp_manager(module: Any) -> None:
     """
-    ``rl_zoo3.exp_manager.ExperimentManager`` (rl_zoo3 has no plugin mechanism for either):
+    ``rl_zoo3.exp_manager.ExperimentManager`` (rl_zoo3 has no plugin mechanism for any):
 
     - the default hyperparameter file: rl_zoo3 looks for ``hyperparams/<algo>.yml`` inside its own package; use the
       one shipped with sb3-shm;
-    - the yml entry is checked (:mod:`sb3_shm.zoo.config`) before the zoo builds the model, for one-line errors.
+    - the yml entry is checked (:mod:`sb3_shm.zoo.config`) before the zoo builds the model, for one-line errors;
+    - the progress bar is on by default on a terminal, and SIGTERM stops training as Ctrl-C does, so that the model is
+      saved (:mod:`sb3_shm.zoo.runs`).
     """
     from sb3_shm.zoo.config import check_hyperparams, check_policy_kwargs
+    from sb3_shm.zoo.runs import set_progress_default, wrap_learn
 
     manager = getattr(module, "ExperimentManager", None)
-    needed = ("__init__", "_preprocess_hyperparams", "read_hyperparameters")
+    needed = ("__init__", "_preprocess_hyperparams", "read_hyperparameters", "learn")
     if not isinstance(manager, type) or not all(attribute in manager.__dict__ for attribute in needed):
-        warn_shape("rl_zoo3.exp_manager.ExperimentManager lost __init__/_preprocess_hyperparams/read_hyperparameters")
+        warn_shape("rl_zoo3.exp_manager.ExperimentManager lost __init__/_preprocess_hyperparams/read_hyperparameters/learn")
         return
     # Read from the class dict: rl_zoo3 has no plugin API, so its class is patched (mypy sees an instance method)
     original_init = manager.__dict__["__init__"]
     if getattr(original_init, MARK, False):
         return
     original_preprocess = manager.__dict__["_preprocess_hyperparams"]
+    original_learn = manager.__dict__["learn"]
     try:
         init_signature: inspect.Signature | None = inspect.signature(original_init)
     except (TypeError, ValueError):
@@ -140,6 +154,7 @@ def patch_exp_manager(module: Any) -> None:
         default = _default_config_path(module, algo.name)
         if config is None and getattr(self, "config", None) == default and not os.path.isfile(default):
             self.config = str(algo.hyperparams_file)
+        set_progress_default(self)
 
     @functools.wraps(original_preprocess)
     def _preprocess_hyperparams(self, hyperparams: dict[str, Any], *args: Any, **kwargs: Any):
@@ -158,3 +173,4 @@ def patch_exp_manager(module: Any) -> None:
     setattr(__init__, MARK, True)
     type.__setattr__(manager, "__init__", __init__)
     type.__setattr__(manager, "_preprocess_hyperparams", _preprocess_hyperparams)
+    type.__setattr__(manager, "learn", wrap_learn(original_learn, ALGOS))
