@@ -134,8 +134,9 @@ class ShmCell(nn.Module):
     :param memory_size: H, the memory is an H x H matrix
     :param output_dim: size of the output (``W_out``); defaults to H
     :param bank_size: L, number of calibration rows in the learned bank ``Theta`` (L, H)
-    :param calibration: ``"random"`` (the paper: a random row of the bank per step and environment),
-        ``"fixed"`` (always row 0) or ``"none"`` (C = 1: linear attention with a write gate)
+    :param calibration: ``"random"`` (a random row of the bank per step and environment: the method as the paper
+        describes it, and the authors' pomdp-baselines code), ``"fixed"`` (always row 0: what the authors' POPGym code
+        ran, without a clamp) or ``"none"`` (C = 1: linear attention with a write gate)
     :param clamp: bound on |M| applied at every step (the authors' guard), None to disable. Without it, random or
         fixed calibration with ``decay > 0.5`` leaves the memory unbounded (a UserWarning here; see
         :meth:`memory_bound` for the bound of each option)

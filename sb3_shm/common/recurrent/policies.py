@@ -163,7 +163,8 @@ class ShmActorCriticPolicy(ActorCriticPolicy):
         (the authors' set-up; the memory's LayerNorm would erase the magnitude of low-dimensional raw features);
         None feeds the features to the memory directly
     :param bank_size: L, number of learned calibration rows ``Theta``
-    :param calibration: ``"random"`` (the paper), ``"fixed"`` or ``"none"``, see :class:`ShmCell`
+    :param calibration: ``"random"`` (as the paper describes it; the authors' meta-RL code), ``"fixed"`` (what the
+        authors' POPGym code ran) or ``"none"``, see :class:`ShmCell`
     :param memory_clamp: bound on |M| applied at every step (the authors' guard), None to disable. Without it, random
         or fixed calibration with ``memory_decay > 0.5`` leaves the memory unbounded: a UserWarning, and a
         FloatingPointError if it overflows (``docs/guide/memory.md`` states the bound of each option)
