@@ -103,6 +103,7 @@ TASKS = {
         Task("PendulumNoVel", "PendulumNoVel-v1", 100_000, "return", eval_episodes=10),
         # POPGym: 300k steps, 1/50 of the paper's 15M (at 1M a RecurrentPPO run takes ~25 min on one core)
         Task("RepeatPreviousEasy", "POPGym-RepeatPreviousEasy-v0", 300_000, "popgym"),
+        Task("RepeatPreviousMedium", "POPGym-RepeatPreviousMedium-v0", 300_000, "popgym"),
         Task("AutoencodeEasy", "POPGym-AutoencodeEasy-v0", 300_000, "popgym"),
         Task("CountRecallEasy", "POPGym-CountRecallEasy-v0", 300_000, "popgym"),
     )
