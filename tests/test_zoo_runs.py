@@ -21,7 +21,7 @@ PROGRESS_DONE = "256/256"
 
 
 def zoo_env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", "PYTHONUNBUFFERED": "1", **extra}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", "PYTHONUNBUFFERED": "1"}
     env.pop(runs.PROGRESS_ENV, None)
     env.update(extra)
     return env
@@ -34,6 +34,7 @@ def train_command(folder: Path, n_timesteps: int = 256) -> list[str]:
 
 def run_on_a_terminal(command: list[str], env: dict[str, str], cwd: Path, timeout: float = 120) -> str:
     """Run ``command`` with its stdout on a pseudo-terminal; return what it wrote there."""
+    env = {**env, "TERM": "xterm-256color", "COLUMNS": "120"}  # rich draws its bar whatever the CI's TERM
     master, slave = os.openpty()
     process = subprocess.Popen(command, stdout=slave, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, cwd=cwd)
     os.close(slave)

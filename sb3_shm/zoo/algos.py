@@ -127,16 +127,15 @@ def patch_exp_manager(module: Any) -> None:
     from sb3_shm.zoo.runs import set_progress_default, wrap_learn
 
     manager = getattr(module, "ExperimentManager", None)
-    needed = ("__init__", "_preprocess_hyperparams", "read_hyperparameters", "learn")
+    needed = ("__init__", "_preprocess_hyperparams", "read_hyperparameters")
     if not isinstance(manager, type) or not all(attribute in manager.__dict__ for attribute in needed):
-        warn_shape("rl_zoo3.exp_manager.ExperimentManager lost __init__/_preprocess_hyperparams/read_hyperparameters/learn")
+        warn_shape("rl_zoo3.exp_manager.ExperimentManager lost __init__/_preprocess_hyperparams/read_hyperparameters")
         return
     # Read from the class dict: rl_zoo3 has no plugin API, so its class is patched (mypy sees an instance method)
     original_init = manager.__dict__["__init__"]
     if getattr(original_init, MARK, False):
         return
     original_preprocess = manager.__dict__["_preprocess_hyperparams"]
-    original_learn = manager.__dict__["learn"]
     try:
         init_signature: inspect.Signature | None = inspect.signature(original_init)
     except (TypeError, ValueError):
@@ -173,4 +172,7 @@ def patch_exp_manager(module: Any) -> None:
     setattr(__init__, MARK, True)
     type.__setattr__(manager, "__init__", __init__)
     type.__setattr__(manager, "_preprocess_hyperparams", _preprocess_hyperparams)
-    type.__setattr__(manager, "learn", wrap_learn(original_learn, ALGOS))
+    if callable(manager.__dict__.get("learn")):
+        type.__setattr__(manager, "learn", wrap_learn(manager.__dict__["learn"], ALGOS))
+    else:
+        warn_shape("rl_zoo3.exp_manager.ExperimentManager lost learn (SIGTERM will not save the model)")
