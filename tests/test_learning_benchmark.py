@@ -84,3 +84,19 @@ def test_readout_probe_reports_a_trained_agent(tmp_path):
     assert "colour decoded from y_t" in lines[1] and "tanh units saturated" in lines[2]
     doors = [int(count) for row in lines[3].split(": ")[1].split("; ") for count in row.split()[1].split("/")]
     assert len(doors) == 12 and sum(doors) == 6  # one touched door (or none) per episode
+
+
+def test_report_names_each_task_memory_setup():
+    """Every result row says which model and calibration ShmPPO trained with (the entry recorded by run.py)."""
+    import yaml
+    from report import memory_setup
+    from run import package_hyperparams
+
+    entries = yaml.safe_load(package_hyperparams().read_text())
+    assert memory_setup(entries["POPGym-RepeatPreviousEasy-v0"]) == (
+        "authors' POPGym model; calibration fixed, no clamp, critic_memory joint"
+    )
+    assert memory_setup({"policy_kwargs": "dict(calibration='fixed', memory_decay=0.7)"}) == (
+        "MLP policy; calibration fixed, clamp 100, memory_decay 0.7, critic_memory separate"
+    )
+    assert memory_setup({}) == "MLP policy; calibration random, clamp 100, critic_memory separate"

@@ -19,14 +19,17 @@ towards the comparison. Tasks without runs are listed as pending: the page never
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import package_hyperparams
 from tasks import ALGOS, METRIC_LABELS, SEEDS, TASKS, ZOO_ALGOS, Task
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,6 +48,7 @@ class Run:
     n_timesteps: int  # budget of the run
     wall_time_s: float | None
     full: bool  # ran the task's whole budget
+    hyperparams: dict | None  # the zoo entry it trained with (run_info.json; None in runs older than that record)
 
     @property
     def final(self) -> float:
@@ -70,7 +74,41 @@ def load_run(folder: Path, task: Task, algo: str, seed: int) -> Run | None:
         per_episode = data["results"]
     n_timesteps = int(info["n_timesteps"])
     return Run(seed, data["timesteps"], per_episode.mean(axis=1), n_timesteps, info.get("wall_time_s"),
-               n_timesteps >= task.n_timesteps)  # fmt: skip
+               n_timesteps >= task.n_timesteps, info.get("hyperparams"))  # fmt: skip
+
+
+def memory_setup(hyperparams: dict) -> str:
+    """
+    :param hyperparams: a ShmPPO zoo entry
+    :return: which model and which memory options it trains, e.g. "authors' POPGym model; calibration fixed, no clamp"
+    """
+    kwargs = str(hyperparams.get("policy_kwargs", ""))
+
+    def option(name: str, default: str) -> str:
+        match = re.search(rf"{name}\s*=\s*'?([\w.]+)'?", kwargs)
+        return match.group(1) if match else default
+
+    model = "authors' POPGym model" if "TimeEncodingExtractor" in kwargs else "MLP policy"
+    clamp = option("memory_clamp", "100")
+    parts = [f"calibration {option('calibration', 'random')}", "no clamp" if clamp == "None" else f"clamp {clamp}"]
+    if option("memory_decay", "1") not in ("1", "1.0"):
+        parts.append(f"memory_decay {option('memory_decay', '1')}")
+    parts.append(f"critic_memory {option('critic_memory', 'separate')}")
+    return f"{model}; " + ", ".join(parts)
+
+
+def shm_setup(runs: list[Run], task: Task) -> str:
+    """
+    :return: the ShmPPO set-up of a task's runs, from their run_info.json; for runs older than that record, from the
+        package's current entry, marked "(current entry)"
+    """
+    recorded = sorted({memory_setup(run.hyperparams) for run in runs if run.hyperparams is not None})
+    if recorded:
+        return " / ".join(recorded)
+    with open(package_hyperparams()) as file:
+        entries = yaml.safe_load(file)
+    entry = entries.get(task.env_id) or entries.get(task.hyperparams_key)
+    return f"{memory_setup(entry)} (current entry)" if entry else "-"
 
 
 def collect(log_folder: Path) -> dict[str, dict[str, list[Run]]]:
@@ -193,13 +231,14 @@ def write_report(runs: dict[str, dict[str, list[Run]]], out: Path, img_dir: Path
         "",
         "## Tasks and budgets",
         "",
-        "| Task | Env id | Steps per run | Score | Evaluation |",
-        "|---|---|---|---|---|",
+        "| Task | Env id | Steps per run | Score | Evaluation | ShmPPO set-up |",
+        "|---|---|---|---|---|---|",
     ]
     for task in TASKS.values():
         lines.append(
             f"| {task.name} | `{task.env_id}` | {task.n_timesteps:,} | {METRIC_LABELS[task.metric]} (last evaluation) | "
-            f"{task.eval_episodes} deterministic episodes every {task.eval_freq:,} steps |"
+            f"{task.eval_episodes} deterministic episodes every {task.eval_freq:,} steps | "
+            f"{shm_setup(full[task.name].get('shm_ppo', []), task)} |"
         )
     lines += ["", "## Final scores", ""]
     lines += ["Mean +- std over seeds of each run's last evaluation; wall time per run; - where the task does not run it.", ""]

@@ -113,6 +113,8 @@ def run_one(task: Task, algo: str, seed: int, conf: Path, args: argparse.Namespa
     shutil.rmtree(folder, ignore_errors=True)  # an interrupted run starts again from scratch
     folder.mkdir(parents=True)
     command = train_command(task, algo, seed, folder, conf, args)
+    with open(conf) as file:
+        (hyperparams,) = yaml.safe_load(file).values()  # the entry this run trains with, recorded in run_info.json
     if args.dry_run:
         shutil.rmtree(folder)
         return f"{label}: {shlex.join(command)}", 0, 0.0
@@ -133,6 +135,7 @@ def run_one(task: Task, algo: str, seed: int, conf: Path, args: argparse.Namespa
         wall_time_s=round(wall, 1),
         returncode=returncode,
         command=shlex.join(command),
+        hyperparams=hyperparams,
         parallel_jobs=args.jobs,
         environment={name: os.environ[name] for name in THREAD_VARIABLES if name in os.environ},
         num_threads=args.num_threads,
