@@ -273,7 +273,7 @@ def test_pretrained_agent_runs():
 def test_pretrained_visual_match_agent_remembers():
     """enjoy carries the memory across steps and reads the run's env_kwargs (one colour-to-door map): the shipped agent
     succeeds in (nearly) every episode, where a policy without memory gets 1/3."""
-    result = enjoy_shipped_agent("VisualMatch-15-v0", 800)  # 20 episodes
+    result = enjoy_shipped_agent("VisualMatch-v0", 800)  # 20 episodes
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("Success rate:")]
     assert float(line.split(":")[1].strip(" %")) >= 90.0, line
 
