@@ -287,7 +287,8 @@ class ShmSACPolicy(BasePolicy):
     :param rnn_hidden_size: hidden size of GRU / LSTM memories
     :param memory_size: H of SHM memories (H x H)
     :param bank_size: L, calibration rows of SHM memories
-    :param calibration: ``"random"`` (the paper; the authors' pomdp-baselines cell), ``"fixed"`` or ``"none"``, see :class:`~sb3_shm.common.memory.shm.ShmCell`
+    :param calibration: ``"random"`` (the paper; the authors' pomdp-baselines cell), ``"fixed"`` or ``"none"``, see
+        :class:`~sb3_shm.common.memory.shm.ShmCell`
     :param memory_clamp: bound on |M| at every step (the authors' guard), None to disable
     :param memory_decay: forgetting factor in (0, 1]; 1 is the paper's cell
     :param scan_impl: implementation of SHM's whole-sequence form (see :mod:`sb3_shm.common.memory.scan`)
