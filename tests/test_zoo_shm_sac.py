@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from sb3_shm.zoo import ALGOS
@@ -29,9 +30,30 @@ def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 def test_hyperparams_file():
     hyperparams_file = ALGOS["shm_sac"].hyperparams_file
     entries = yaml.safe_load(hyperparams_file.read_text())
-    assert {"CartPoleNoVel-v1", "PendulumNoVel-v1"} <= set(entries)
+    assert {"CartPoleNoVel-v1", "PendulumNoVel-v1", "VisualMatch-v0", "Wind-v0", "PointRobot-v0"} <= set(entries)
     # The top-level hyperparams/ view is the packaged file
     assert (ROOT / "hyperparams" / "shm_sac.yml").read_bytes() == hyperparams_file.read_bytes()
+
+
+@pytest.mark.parametrize("env_id", sorted(yaml.safe_load(ALGOS["shm_sac"].hyperparams_file.read_text())))
+def test_every_yml_entry_builds(env_id):
+    """Each entry's hyperparameters and policy_kwargs make a ShmSAC on its env (as the zoo reads them)."""
+    import gymnasium as gym
+    import rl_zoo3.import_envs  # noqa: F401  (the NoVel envs)
+    import torch as th
+    from torch import nn
+
+    import sb3_shm.envs  # noqa: F401
+    from sb3_shm import ShmSAC
+
+    hyperparams = dict(yaml.safe_load(ALGOS["shm_sac"].hyperparams_file.read_text())[env_id])
+    hyperparams.pop("n_timesteps")
+    policy = hyperparams.pop("policy")
+    policy_kwargs = eval(hyperparams.pop("policy_kwargs", "dict()"), {"nn": nn, "th": th})
+    if isinstance(hyperparams.get("train_freq"), list):
+        hyperparams["train_freq"] = tuple(hyperparams["train_freq"])
+    model = ShmSAC(policy, gym.make(env_id), policy_kwargs=policy_kwargs, buffer_size=10_000, **hyperparams)
+    assert model.sequence_length == hyperparams["sequence_length"]
 
 
 def test_train_and_enjoy(tmp_path):
