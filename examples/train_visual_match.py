@@ -5,7 +5,8 @@ The agent sees a colour in the first room, eats apples in a second room for ``--
 walk to the door of the colour it saw: chance is 1/3, a memoryless agent cannot do better. The settings are the
 package's ``VisualMatch-v0`` entry: one memory for actor and critic trained by both losses (``critic_memory="joint"``,
 at half SB3's default value-loss weight), ReLU MLPs, and one colour-to-door map for every env (``door_colours``, the
-source's training task; ``--map-per-env`` gives each env its own map, as registered, which no agent learned here).
+source's training task, now the registered default; ``--map-per-env`` gives each env its own map, which no agent
+learned here).
 See docs/results.md for what the benchmark measured with these settings (VisualMatch-15-onemap).
 
     python examples/train_visual_match.py                    # 1.5M steps
