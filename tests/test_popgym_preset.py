@@ -20,7 +20,7 @@ from sb3_shm.common.torch_layers import TimeEncodingExtractor
 from sb3_shm.envs import SinePositionalEncoding
 from sb3_shm.envs.wrappers import sine_positional_encoding
 from sb3_shm.zoo import HYPERPARAMS_FILE
-from tests.test_shm_ppo import collect_one_rollout
+from tests.test_shm_ppo import assert_replay_matches_rollout
 
 # The preset, small where the size does not matter to the test (H 8 instead of 128, W_out 32 instead of 1024)
 ENCODING = 16
@@ -198,17 +198,7 @@ def test_save_load_round_trip(tmp_path):
 def test_ratio_is_one_before_the_first_update(batch_size):
     """As tests/test_shm_ppo.py's test of the same name, with the preset: rollout and train-time log-probs agree."""
     model = preset_model(wrapped_cartpole(), n_steps=64, batch_size=batch_size)
-    collect_one_rollout(model)
-    assert model.rollout_buffer.episode_starts[1:].sum() > 0, "the test needs episode ends inside the rollout"
-    seen = 0
-    for data in model.rollout_buffer.get(model.batch_size):
-        with th.no_grad():
-            values, log_prob, _ = model.policy.evaluate_actions(
-                data.observations, data.actions.long().flatten(), data.replay, data.episode_starts
-            )
-        th.testing.assert_close(th.exp(log_prob - data.old_log_prob), th.ones_like(log_prob), rtol=0, atol=1e-5)
-        th.testing.assert_close(values.flatten(), data.old_values, rtol=1e-5, atol=1e-5)
-        seen += len(log_prob)
+    seen = assert_replay_matches_rollout(model)
     assert seen == 128
 
 

@@ -31,6 +31,26 @@ def collect_one_rollout(model: ShmPPO) -> None:
     assert model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
 
 
+def assert_replay_matches_rollout(model: ShmPPO) -> int:
+    """
+    Collect one rollout, then recompute every minibatch as train() does: the ratio is 1 and the values match.
+
+    :return: the number of steps checked
+    """
+    collect_one_rollout(model)
+    assert model.rollout_buffer.episode_starts[1:].sum() > 0, "the test needs episode ends inside the rollout"
+    seen = 0
+    for data in model.rollout_buffer.get(model.batch_size):
+        with th.no_grad():
+            values, log_prob, _ = model.policy.evaluate_actions(
+                data.observations, data.actions.long().flatten(), data.replay, data.episode_starts
+            )
+        th.testing.assert_close(th.exp(log_prob - data.old_log_prob), th.ones_like(log_prob), rtol=0, atol=1e-5)
+        th.testing.assert_close(values.flatten(), data.old_values, rtol=1e-5, atol=1e-5)
+        seen += len(log_prob)
+    return seen
+
+
 @pytest.mark.parametrize("n_envs", [1, 4])
 @pytest.mark.parametrize("batch_size", [16, 64, None])
 @pytest.mark.parametrize(
@@ -47,17 +67,7 @@ def test_ratio_is_one_before_the_first_update(n_envs, batch_size, policy_kwargs)
     # CartPole episodes under a random policy end after about 20 steps: several episodes end inside each sequence
     env = make_vec_env("CartPole-v1", n_envs=n_envs, seed=0)
     model = ShmPPO("MlpShmPolicy", env, n_steps=64, batch_size=batch_size, seed=0, policy_kwargs=policy_kwargs)
-    collect_one_rollout(model)
-    assert model.rollout_buffer.episode_starts[1:].sum() > 0, "the test needs episode ends inside the rollout"
-    seen = 0
-    for data in model.rollout_buffer.get(model.batch_size):
-        with th.no_grad():
-            values, log_prob, _ = model.policy.evaluate_actions(
-                data.observations, data.actions.long().flatten(), data.replay, data.episode_starts
-            )
-        th.testing.assert_close(th.exp(log_prob - data.old_log_prob), th.ones_like(log_prob), rtol=0, atol=1e-5)
-        th.testing.assert_close(values.flatten(), data.old_values, rtol=1e-5, atol=1e-5)
-        seen += len(log_prob)
+    seen = assert_replay_matches_rollout(model)
     assert seen == 64 * n_envs
 
 
