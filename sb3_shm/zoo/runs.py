@@ -230,11 +230,11 @@ def wrap_get_model_path(original: Callable[..., Any], algos: Any) -> Callable[..
 
     @functools.wraps(original)
     def get_model_path(exp_id: int, folder: str, algo: str, env_name: Any, *args: Any, **kwargs: Any) -> Any:
-        if algo not in algos:
-            return original(exp_id, folder, algo, env_name, *args, **kwargs)
         try:
             return original(exp_id, folder, algo, env_name, *args, **kwargs)
         except (AssertionError, ValueError) as error:
+            if algo not in algos:
+                raise
             reason = " ".join(str(error).split()) or type(error).__name__
             raise AgentNotFoundError(agent_not_found_message(folder, algo, str(env_name), reason)) from error
 
