@@ -55,8 +55,7 @@ class VisualMatchEnv(PhasedGridEnv):
     ``door_colours=None`` draws a map per instance instead (what the source's env does when several instances exist),
     from ``self.np_random`` at the first reset and again at every reset given a seed. The 8 instances of an SB3 VecEnv
     then show up to 6 different maps, which adds a second skill: looking at the doors (only one or two are in view at
-    a time) and comparing them with the remembered colour. A harder task than the paper's: no agent left chance on it
-    within this package's CPU budgets (``docs/results.md``).
+    a time) and comparing them with the remembered colour: a harder task than the paper's (``docs/envs.md``).
 
     Defaults follow the SHM code (phases 15 / N / 10, ``final_reward=10``); Memory-RL used phases 15 / N / 15 with
     ``final_reward=5``. The default distractor length 15 is short for CPU runs; the papers used 250 and 500.
