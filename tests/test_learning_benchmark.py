@@ -100,3 +100,53 @@ def test_report_names_each_task_memory_setup():
         "MLP policy; calibration fixed, clamp 100, memory_decay 0.7, critic_memory separate"
     )
     assert memory_setup({}) == "MLP policy; calibration random, clamp 100, critic_memory separate"
+
+
+def test_gru_baseline_entries_differ_from_the_package_s_only_in_the_critic_memory():
+    """benchmarks/learning's shm_sac_gru.yml is the package's shm_sac.yml with GRU critics: nothing else may drift."""
+    import yaml
+    from run import hyperparams_file
+
+    package = yaml.safe_load(hyperparams_file("shm_sac").read_text())
+    gru = yaml.safe_load(hyperparams_file("shm_sac_gru").read_text())
+    assert gru, "shm_sac_gru.yml has no entry"
+    for env_id, entry in gru.items():
+        expected = dict(package[env_id])
+        assert "critic_memory_type='shm'" in expected["policy_kwargs"]
+        expected["policy_kwargs"] = expected["policy_kwargs"].replace("critic_memory_type='shm'", "critic_memory_type='gru'")
+        assert entry == expected, env_id
+
+
+def test_run_writes_the_task_s_overrides_into_the_conf_file(tmp_path):
+    import yaml
+
+    result = subprocess.run(
+        [sys.executable, str(LEARNING / "run.py"), "--tasks", "Wind-cpu", "--seeds", "0", "--algos", "shm_sac",
+         "shm_sac_gru", "--dry-run", "-f", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "--algo shm_sac --env Wind-v0" in result.stdout and "Wind-cpu shm_sac_gru seed 0" in result.stdout
+    for algo, critic in (("shm_sac", "shm"), ("shm_sac_gru", "gru")):
+        (entry,) = yaml.safe_load((tmp_path / "confs" / "Wind-cpu" / f"{algo}.yml").read_text()).values()
+        assert entry["batch_size"] == 16 and entry["gradient_steps"] == 15  # the task's, not the entry's 64 / 67
+        assert entry["sequence_length"] == 100 and f"critic_memory_type='{critic}'" in entry["policy_kwargs"]
+
+
+def test_report_says_whether_an_off_policy_target_is_met():
+    from report import Run, sac_setup, target_cell
+    from tasks import TASKS
+
+    task = TASKS["Wind-cpu"]
+
+    def run(seed: int, final: float) -> Run:
+        entry = {"batch_size": 16, "gradient_steps": 15, "policy_kwargs": "dict(actor_memory_type='gru')"}
+        return Run(seed, np.array([0, 1]), np.array([0.0, final]), task.n_timesteps, 60.0, True, entry)
+
+    assert target_cell(task, []) == ">= 0.90: pending"
+    assert target_cell(task, [run(0, 0.95), run(1, 0.9)]) == ">= 0.90: met (0.93, 2 seeds)"
+    assert target_cell(task, [run(0, 0.95), run(1, 0.5)]) == ">= 0.90: **not met** (0.72, 2 seeds)"
+    assert target_cell(TASKS["VisualMatch-15-onemap-sac"], [run(0, 1.0)]) == "-"
+    assert sac_setup([run(0, 1.0)], task) == (
+        "ShmSAC entry; actor gru, critic shm, batch_size 16, gradient_steps 15 (this task's: batch_size, gradient_steps)"
+    )

@@ -30,11 +30,15 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import package_hyperparams
-from tasks import ALGOS, METRIC_LABELS, SEEDS, TASKS, ZOO_ALGOS, Task
+from tasks import ALGOS, METRIC_LABELS, OFF_POLICY_ALGOS, SEEDS, TASKS, ZOO_ALGOS, Task
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_COMMAND = (
     "python benchmarks/learning/run.py --tasks all --algos shm_ppo ppo_lstm ppo --seeds 0 1 2 -f benchmarks/learning/logs"
+)
+OFF_POLICY_COMMAND = (
+    "python benchmarks/learning/run.py --tasks VisualMatch-15-onemap-sac Wind-cpu --algos shm_sac shm_sac_gru --seeds 0 1 2 "
+    "-f benchmarks/learning/logs"
 )
 REPORT_COMMAND = "python benchmarks/learning/report.py -f benchmarks/learning/logs --export benchmarks/learning/results"
 NOTES = Path(__file__).resolve().parent / "notes.md"
@@ -109,6 +113,30 @@ def shm_setup(runs: list[Run], task: Task) -> str:
         entries = yaml.safe_load(file)
     entry = entries.get(task.env_id) or entries.get(task.hyperparams_key)
     return f"{memory_setup(entry)} (current entry)" if entry else "-"
+
+
+def sac_setup(runs: list[Run], task: Task) -> str:
+    """:return: the memories and update settings of a task's ShmSAC runs (from run_info.json), and the task's overrides"""
+    entries = [run.hyperparams for run in runs if run.hyperparams is not None]
+    if not entries:
+        return "-"
+    kwargs = str(entries[0].get("policy_kwargs", ""))
+    memories = {name: re.search(rf"{name}_memory_type\s*=\s*'(\w+)'", kwargs) for name in ("actor", "critic")}
+    parts = [f"{name} {match.group(1) if match else 'shm'}" for name, match in memories.items()]
+    parts += [f"{key} {entries[0][key]}" for key in ("batch_size", "sequence_length", "gradient_steps") if key in entries[0]]
+    overridden = f" (this task's: {', '.join(task.overrides)})" if task.overrides else ""
+    return "ShmSAC entry; " + ", ".join(parts) + overridden
+
+
+def target_cell(task: Task, runs: list[Run]) -> str:
+    """:return: whether the task's first algorithm meets the task's target, "-" without a target"""
+    if task.target is None:
+        return "-"
+    if not runs:
+        return f">= {task.target:.2f}: pending"
+    mean = float(np.mean([run.final for run in runs]))
+    seeds = f"{len(runs)} seed{'s' if len(runs) > 1 else ''}"
+    return f">= {task.target:.2f}: {'met' if mean >= task.target else '**not met**'} ({mean:.2f}, {seeds})"
 
 
 def collect(log_folder: Path) -> dict[str, dict[str, list[Run]]]:
@@ -231,24 +259,49 @@ def write_report(runs: dict[str, dict[str, list[Run]]], out: Path, img_dir: Path
         "",
         "## Tasks and budgets",
         "",
-        "| Task | Env id | Steps per run | Score | Evaluation | ShmPPO set-up |",
+        "| Task | Env id | Steps per run | Score | Evaluation | ShmPPO / ShmSAC set-up |",
         "|---|---|---|---|---|---|",
     ]
+    on_policy = [algo for algo in ALGOS if algo not in OFF_POLICY_ALGOS]
+    on_policy_tasks = [task for task in TASKS.values() if set(task.algos) & set(on_policy)]
+    off_policy_tasks = [task for task in TASKS.values() if set(task.algos) <= set(OFF_POLICY_ALGOS)]
     for task in TASKS.values():
+        set_up = shm_setup(full[task.name].get("shm_ppo", []), task) if task in on_policy_tasks else ""
+        set_up = set_up or sac_setup(full[task.name].get("shm_sac", []), task)
         lines.append(
             f"| {task.name} | `{task.env_id}` | {task.n_timesteps:,} | {METRIC_LABELS[task.metric]} (last evaluation) | "
-            f"{task.eval_episodes} deterministic episodes every {task.eval_freq:,} steps | "
-            f"{shm_setup(full[task.name].get('shm_ppo', []), task)} |"
+            f"{task.eval_episodes} deterministic episodes every {task.eval_freq:,} steps | {set_up} |"
         )
     lines += ["", "## Final scores", ""]
     lines += ["Mean +- std over seeds of each run's last evaluation; wall time per run; - where the task does not run it.", ""]
-    header = ["Task", *ALGOS.values(), "Steps", "ShmPPO vs RecurrentPPO"]
+    header = ["Task", *(ALGOS[algo] for algo in on_policy), "Steps", "ShmPPO vs RecurrentPPO"]
     lines += ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
-    for task in TASKS.values():
+    for task in on_policy_tasks:
         by_algo = full[task.name]
-        cells = [run_cell(by_algo[algo], task.metric) if algo in task.algos else "-" for algo in ALGOS]
+        cells = [run_cell(by_algo[algo], task.metric) if algo in task.algos else "-" for algo in on_policy]
         lines.append(f"| {task.name} | " + " | ".join(cells) + f" | {task.n_timesteps:,} | {verdict(task, by_algo)} |")
     lines.append("")
+    if off_policy_tasks:
+        lines += [
+            "## ShmSAC (off-policy, issue 20)",
+            "",
+            "ShmSAC with the package's `shm_sac.yml` entry (the authors' memories: GRU actor, SHM critic) and the same",
+            "agent with GRU memories in both networks, at budgets of their own (an off-policy agent takes far fewer env",
+            "steps and far more CPU per step than PPO). Made by:",
+            "",
+            "```bash",
+            OFF_POLICY_COMMAND + "    # add --jobs 2 on 2 cores",
+            "```",
+            "",
+        ]
+        header = ["Task", *(ALGOS[algo] for algo in OFF_POLICY_ALGOS), "Steps", "Target (ShmSAC)"]
+        lines += ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+        for task in off_policy_tasks:
+            by_algo = full[task.name]
+            cells = [run_cell(by_algo[algo], task.metric) if algo in task.algos else "-" for algo in OFF_POLICY_ALGOS]
+            target = target_cell(task, by_algo[task.algos[0]])
+            lines.append(f"| {task.name} | " + " | ".join(cells) + f" | {task.n_timesteps:,} | {target} |")
+        lines.append("")
 
     plotted = [task for task in TASKS.values() if any(full[task.name].values())]
     if plotted:

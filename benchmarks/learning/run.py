@@ -7,11 +7,11 @@ exit status). A run whose ``run_info.json`` says it finished is skipped, so the 
 Each task runs the algorithms it lists (``Task.algos``): ``ppo_lstm_joint`` (RecurrentPPO with ``joint_lstm.py``'s
 policy, zoo algo ``ppo_lstm``) runs on the one-map VisualMatch tasks only.
 
-Hyperparameters: ShmPPO's come from the package (``sb3_shm/hyperparams/shm_ppo.yml``), the others' from
-``benchmarks/learning/hyperparams/<algo>.yml``. The script writes the file each run uses to ``LOG/confs/<task>/``,
-with the benchmark's env ids mapped to the entry they share (``VisualMatch-60-v0`` -> ``VisualMatch-v0``), and passes
-it as ``--conf-file``. The step budget (``-n``) and evaluation settings are the task's (``tasks.py``), the same for
-every algorithm.
+Hyperparameters: ShmPPO's and ShmSAC's come from the package (``sb3_shm/hyperparams/shm_ppo.yml``, ``shm_sac.yml``),
+the others' from ``benchmarks/learning/hyperparams/<algo>.yml``. The script writes the file each run uses to
+``LOG/confs/<task>/``, with the benchmark's env ids mapped to the entry they share (``VisualMatch-60-v0`` ->
+``VisualMatch-v0``) and the task's ``overrides`` applied, and passes it as ``--conf-file``. The step budget (``-n``)
+and evaluation settings are the task's (``tasks.py``), the same for every algorithm of a task.
 
     python benchmarks/learning/run.py --tasks all --algos shm_ppo ppo_lstm ppo --seeds 0 1 2 -f benchmarks/learning/logs
     python benchmarks/learning/run.py --tasks CartPoleNoVel --seeds 0 -n 2048 -f /tmp/smoke    # a quick check
@@ -33,25 +33,28 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tasks import ALGOS, HYPERPARAMS_DIR, SEEDS, TASKS, ZOO_ALGOS, ZOO_ARGS, Task
+from tasks import ALGOS, HYPERPARAMS_DIR, PACKAGE_ALGOS, SEEDS, TASKS, ZOO_ALGOS, ZOO_ARGS, Task
 
 
 # Recorded with each run: they change wall times (e.g. numba's threading layer)
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER", "OMP_WAIT_POLICY")
 
 
-def package_hyperparams() -> Path:
-    """:return: sb3_shm's shm_ppo.yml, the file the zoo uses for ``--algo shm_ppo`` (found without importing torch)."""
+def package_hyperparams(algo: str = "shm_ppo") -> Path:
+    """
+    :return: sb3_shm's ``<algo>.yml`` (``algo`` one of ``PACKAGE_ALGOS``), the file the zoo uses for ``--algo <algo>``
+        (found without importing torch)
+    """
     import importlib.util
 
     spec = importlib.util.find_spec("sb3_shm")
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit("sb3_shm is not installed: pip install -e '.[zoo]'")
-    return Path(next(iter(spec.submodule_search_locations))) / "hyperparams" / "shm_ppo.yml"
+    return Path(next(iter(spec.submodule_search_locations))) / "hyperparams" / f"{algo}.yml"
 
 
 def hyperparams_file(algo: str) -> Path:
-    return package_hyperparams() if algo == "shm_ppo" else HYPERPARAMS_DIR / f"{algo}.yml"
+    return package_hyperparams(algo) if algo in PACKAGE_ALGOS else HYPERPARAMS_DIR / f"{algo}.yml"
 
 
 def write_conf(algo: str, task: Task, conf_dir: Path) -> Path:
@@ -65,12 +68,14 @@ def write_conf(algo: str, task: Task, conf_dir: Path) -> Path:
     key = task.env_id if task.env_id in entries else task.hyperparams_key
     if key not in entries:
         raise SystemExit(f"{source} has no entry for {task.env_id} (nor {task.hyperparams_key})")
-    conf = {task.env_id: copy.deepcopy(entries[key])}  # a copy: no YAML anchors in the written file
+    conf = {task.env_id: {**copy.deepcopy(entries[key]), **task.overrides}}  # a copy: no YAML anchors in the file
     conf_dir = conf_dir / task.name
     conf_dir.mkdir(parents=True, exist_ok=True)
     path = conf_dir / f"{algo}.yml"
     with open(path, "w") as file:
         file.write(f"# Written by benchmarks/learning/run.py from {source}\n")
+        if task.overrides:
+            file.write(f"# with the task's overrides (tasks.py): {task.overrides}\n")
         yaml.safe_dump(conf, file, sort_keys=False)
     return path
 
