@@ -415,6 +415,15 @@ def test_yml_has_required_entries_with_measured_comment():
         assert any(char.isdigit() for char in text), f"{env_id}: the comment names no score or step count"
 
 
+def test_every_distractor_length_has_an_entry():
+    """`--env VisualMatch-60-v0` (any registered length) finds the entry of its base env."""
+    from sb3_shm.envs import DISTRACTOR_LENGTHS
+
+    for name in ("VisualMatch", "KeyToDoor"):
+        for length in DISTRACTOR_LENGTHS:
+            assert ENTRIES[f"{name}-{length}-v0"] == ENTRIES[f"{name}-v0"], f"{name}-{length}-v0"
+
+
 def _env_skip_reason(env_id: str) -> str | None:
     import gymnasium
 

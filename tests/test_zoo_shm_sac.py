@@ -157,3 +157,19 @@ def test_optimize_one_trial(tmp_path):
     assert "Number of finished trials:  1" in result.stdout
     (report,) = (tmp_path / "shm_sac").glob("report_CartPoleNoVel-v1_1-trials-200-random-none_*.csv")
     assert "params_actor_memory_type" in report.read_text().splitlines()[0]
+
+
+def test_every_distractor_length_has_an_entry_with_whole_episode_windows():
+    """`--env VisualMatch-250-v0` (any registered length) finds an entry, and its windows are whole episodes."""
+    import gymnasium as gym
+
+    from sb3_shm.envs import DISTRACTOR_LENGTHS
+
+    entries = yaml.safe_load(ALGOS["shm_sac"].hyperparams_file.read_text())
+    for name in ("VisualMatch", "KeyToDoor"):
+        for length in DISTRACTOR_LENGTHS:
+            env_id = f"{name}-{length}-v0"
+            episode_length = gym.make(env_id).unwrapped.episode_length
+            assert entries[env_id]["sequence_length"] == episode_length, env_id
+            # 1 gradient step per 4 env steps, as the measured VisualMatch-v0 entry
+            assert entries[env_id]["gradient_steps"] == -(-episode_length // 4), env_id
