@@ -1,8 +1,8 @@
 """
 Checkpoint files: atomic saves that keep the target's file semantics, a check of a checkpoint before it is loaded,
-and the random generators' states that make a resume exact.
+and what makes a resume exact (the random generators' states, :class:`ExactResume`).
 
-Shared by the algorithms (``ShmPPO``) and the hub code. Why not SB3's ``save_to_zip_file`` alone: it writes in
+Shared by the algorithms (``ShmPPO``, ``ShmSAC``) and the hub code. Why not SB3's ``save_to_zip_file`` alone: it writes in
 place, so a save that fails or is killed half-way destroys the previous good file.
 """
 
@@ -17,11 +17,16 @@ import random
 import stat
 import zipfile
 from collections.abc import Callable, Iterable
+from copy import copy, deepcopy
 from typing import IO, Any
 
 import cloudpickle
 import numpy as np
 import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.type_aliases import MaybeCallback
 
 # Where a checkpoint is: a path, or an open binary file object (SB3's save and load accept both)
 CheckpointPath = str | pathlib.Path | IO[bytes] | io.BufferedIOBase
@@ -294,8 +299,14 @@ def _import_error_message(name: str, failures: dict[str, ImportError]) -> str:
     )
 
 
-def get_rng_states(device: th.device) -> dict[str, Any]:
-    """The global generators the algorithms draw from (torch: calibration indices and actions; numpy, python)."""
+def get_rng_states(device: th.device, action_space: spaces.Space | None = None) -> dict[str, Any]:
+    """
+    The generators the algorithms draw from: torch's (calibration indices, actions), numpy's (minibatches, replayed
+    windows), python's, and the action space's (ShmSAC's random actions before ``learning_starts``).
+
+    :param device: the model's device (CUDA's generators are saved on a GPU)
+    :param action_space: the model's action space, whose own generator loading re-seeds
+    """
     states: dict[str, Any] = {
         "torch": th.get_rng_state().numpy().copy(),
         "numpy": np.random.get_state(),
@@ -303,14 +314,114 @@ def get_rng_states(device: th.device) -> dict[str, Any]:
     }
     if device.type == "cuda" and th.cuda.is_available():
         states["torch_cuda"] = [state.numpy().copy() for state in th.cuda.get_rng_state_all()]
+    if action_space is not None:
+        states["action_space"] = action_space.np_random.bit_generator.state
     return states
 
 
-def set_rng_states(states: dict[str, Any], device: th.device) -> None:
-    """Restore what :func:`get_rng_states` returned (the CUDA states only on the same number of GPUs)."""
+def set_rng_states(states: dict[str, Any], device: th.device, action_space: spaces.Space | None = None) -> None:
+    """
+    Restore what :func:`get_rng_states` returned (the CUDA states only on the same number of GPUs; the action space's
+    only where it was saved, as checkpoints from before it was are restored without it).
+    """
     th.set_rng_state(th.as_tensor(states["torch"], dtype=th.uint8))
     np.random.set_state(states["numpy"])
     random.setstate(states["python"])
     cuda_states = states.get("torch_cuda")
     if cuda_states is not None and device.type == "cuda" and len(cuda_states) == th.cuda.device_count():
         th.cuda.set_rng_state_all([th.as_tensor(state, dtype=th.uint8) for state in cuda_states])
+    if action_space is not None and "action_space" in states:
+        action_space.np_random.bit_generator.state = states["action_space"]
+
+
+class ExactResume(BaseAlgorithm):
+    """
+    Makes a saved model a resume point; mixed in before the SB3 algorithm (``class ShmPPO(ExactResume, RecurrentPPO)``).
+
+    The algorithm calls :meth:`_init_exact_resume` in ``__init__``, :meth:`_begin_rollout` when a rollout starts and
+    clears ``_rollout_start`` once the rollout is consumed, extends :meth:`_resume_point` with its own rollout state,
+    and calls :meth:`_take_saved_rng_states` on the model its ``load`` returns. Then:
+
+    - :meth:`save` writes the resume point: the live state, or during a rollout (from a callback) the state at the
+      start of that rollout, with the random generators' states of that moment;
+    - after ``load(..., force_reset=False)``, the saved generator states are restored when the first rollout starts,
+      unless ``set_random_seed`` or ``learn(reset_num_timesteps=True)`` comes first.
+    """
+
+    # The resume point at the start of the rollout in progress (None outside a rollout)
+    _rollout_start: dict[str, Any] | None
+    # Random generator states read from a checkpoint, applied when the next rollout starts (exact resume)
+    _pending_rng_states: dict[str, Any] | None
+
+    def _init_exact_resume(self) -> None:
+        self._rollout_start = None
+        self._pending_rng_states = None
+
+    def _begin_rollout(self) -> None:
+        """At a rollout start: restore the generators read from a checkpoint, then keep the resume point."""
+        if self._pending_rng_states is not None:
+            set_rng_states(self._pending_rng_states, self.device, self.action_space)
+            self._pending_rng_states = None
+        self._rollout_start = self._resume_point()
+
+    def _resume_point(self) -> dict[str, Any]:
+        """The state that training continues from, besides the parameters and the optimizers (copies)."""
+        return {
+            "num_timesteps": self.num_timesteps,
+            "_episode_num": self._episode_num,
+            "_last_obs": deepcopy(self._last_obs),
+            "_last_episode_starts": deepcopy(self._last_episode_starts),
+            # Shallow copies: the deques change, the episode records in them do not
+            "ep_info_buffer": copy(self.ep_info_buffer),
+            "ep_success_buffer": copy(self.ep_success_buffer),
+            "_saved_rng_states": self._pending_rng_states or get_rng_states(self.device, self.action_space),
+        }
+
+    def _excluded_save_params(self) -> list[str]:
+        # What a save writes instead is the resume point's `_saved_*` entries
+        return [*super()._excluded_save_params(), "_rollout_start", "_pending_rng_states"]
+
+    def set_random_seed(self, seed: int | None = None) -> None:
+        if seed is not None:
+            # An explicit seed wins over generator states restored from a checkpoint
+            self._pending_rng_states = None
+        super().set_random_seed(seed)
+
+    def _setup_learn(
+        self,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        reset_num_timesteps: bool = True,
+        tb_log_name: str = "run",
+        progress_bar: bool = False,
+    ) -> tuple[int, BaseCallback]:
+        if reset_num_timesteps:
+            # A fresh start (the environment is reset): generator states restored from a checkpoint do not apply
+            self._pending_rng_states = None
+        return super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
+
+    def save(
+        self,
+        path: CheckpointPath,
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
+    ) -> None:
+        """
+        Save the resume point to a zip file atomically (:func:`save_checkpoint`).
+
+        :param path: path to the file (".zip" is appended when it has no suffix) or a file-like object
+        :param exclude: names of parameters that should be excluded in addition to the default ones
+        :param include: names of parameters that might be excluded but should be included anyway
+        """
+        point = self._rollout_start if self._rollout_start is not None else self._resume_point()
+        # BaseAlgorithm.save pickles the model's __dict__: give it a shallow copy that shows the resume point, so the
+        # live model is never modified (the copy shares the policy, the buffers and the environment)
+        snapshot = copy(self)
+        snapshot.__dict__.update(point)
+        save_checkpoint(lambda target: super(ExactResume, snapshot).save(target, exclude=exclude, include=include), path)
+
+    def _take_saved_rng_states(self) -> None:
+        """On a loaded model: keep the saved generator states for the first rollout if SB3 kept the saved observation."""
+        rng_states = self.__dict__.pop("_saved_rng_states", None)
+        if self._last_obs is not None:
+            self._pending_rng_states = rng_states

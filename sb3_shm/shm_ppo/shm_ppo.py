@@ -2,7 +2,7 @@ import math
 import pathlib
 import warnings
 from collections.abc import Iterable
-from copy import copy, deepcopy
+from copy import deepcopy
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -16,13 +16,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.utils import FloatSchedule, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_shm.common.checkpoint import (
-    check_checkpoint,
-    get_rng_states,
-    load_checkpoint,
-    save_checkpoint,
-    set_rng_states,
-)
+from sb3_shm.common.checkpoint import ExactResume, check_checkpoint, load_checkpoint
 from sb3_shm.common.spaces import check_spaces
 from sb3_shm.common.recurrent.buffers import ShmDictRolloutBuffer, ShmRolloutBuffer
 from sb3_shm.common.recurrent.policies import ShmActorCriticPolicy
@@ -37,7 +31,7 @@ CHECKPOINT_ENTRIES = ("data", "policy.pth", "policy.optimizer.pth")
 SHORT_SEQUENCE = 16
 
 
-class ShmPPO(RecurrentPPO):
+class ShmPPO(ExactResume, RecurrentPPO):
     """
     Proximal Policy Optimization (clip) with a Stable Hadamard Memory policy (Le et al., ICLR 2025).
 
@@ -148,10 +142,8 @@ class ShmPPO(RecurrentPPO):
         del self._last_lstm_states  # RecurrentPPO's LSTM state: ShmPPO keeps `_last_memory_states` instead
         self.sequence_length = sequence_length
         self._last_memory_states: ShmStates | None = None
-        # The resume point at the start of the rollout in progress (None between a train() and the next rollout)
-        self._rollout_start: dict[str, Any] | None = None
-        # Random generator states read from a checkpoint, applied when the next rollout starts (exact resume)
-        self._pending_rng_states: dict[str, Any] | None = None
+        # `_rollout_start` is None between a train() and the next rollout
+        self._init_exact_resume()
         if _init_setup_model:
             self._setup_model()
 
@@ -268,11 +260,8 @@ class ShmPPO(RecurrentPPO):
         assert isinstance(rollout_buffer, (ShmRolloutBuffer, ShmDictRolloutBuffer)), "ShmPPO needs an SHM rollout buffer"
         assert self._last_obs is not None, "No previous observation was provided"
         assert self._last_memory_states is not None, "_setup_model sets the memory"
-        if self._pending_rng_states is not None:
-            set_rng_states(self._pending_rng_states, self.device)
-            self._pending_rng_states = None
         # What a save during this rollout writes: its steps are not trained on yet, so a resume re-collects them
-        self._rollout_start = self._resume_point()
+        self._begin_rollout()
         self.policy.set_training_mode(False)
 
         n_steps = 0
@@ -360,12 +349,6 @@ class ShmPPO(RecurrentPPO):
         # The rollout is consumed: the live state is a resume point again
         self._rollout_start = None
 
-    def set_random_seed(self, seed: int | None = None) -> None:
-        if seed is not None:
-            # An explicit seed wins over generator states restored from a checkpoint
-            self._pending_rng_states = None
-        super().set_random_seed(seed)
-
     def learn(
         self: SelfShmPPO,
         total_timesteps: int,
@@ -375,9 +358,6 @@ class ShmPPO(RecurrentPPO):
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ) -> SelfShmPPO:
-        if reset_num_timesteps:
-            # A fresh start (the environment is reset): generator states restored from a checkpoint do not apply
-            self._pending_rng_states = None
         return super().learn(
             total_timesteps=total_timesteps,
             callback=callback,
@@ -390,22 +370,13 @@ class ShmPPO(RecurrentPPO):
     def _excluded_save_params(self) -> list[str]:
         excluded = super()._excluded_save_params()
         # The memory is saved as numpy arrays in `_saved_memory_states` (device independent), see `save`
-        private = ["_last_memory_states", "_rollout_start", "_pending_rng_states"]
-        return [name for name in excluded if name != "_last_lstm_states"] + private
+        return [name for name in excluded if name != "_last_lstm_states"] + ["_last_memory_states"]
 
     def _resume_point(self) -> dict[str, Any]:
-        """The state that training continues from, besides the parameters and the optimizer (copies)."""
         memory = self._last_memory_states
         return {
-            "num_timesteps": self.num_timesteps,
-            "_episode_num": self._episode_num,
-            "_last_obs": deepcopy(self._last_obs),
-            "_last_episode_starts": deepcopy(self._last_episode_starts),
-            # Shallow copies: the deques change, the episode records in them do not
-            "ep_info_buffer": copy(self.ep_info_buffer),
-            "ep_success_buffer": copy(self.ep_success_buffer),
+            **super()._resume_point(),
             "_saved_memory_states": None if memory is None else tuple(m.detach().cpu().numpy().copy() for m in memory),
-            "_saved_rng_states": self._pending_rng_states or get_rng_states(self.device),
         }
 
     def save(
@@ -428,12 +399,7 @@ class ShmPPO(RecurrentPPO):
         :param exclude: names of parameters that should be excluded in addition to the default ones
         :param include: names of parameters that might be excluded but should be included anyway
         """
-        point = self._rollout_start if self._rollout_start is not None else self._resume_point()
-        # BaseAlgorithm.save pickles the model's __dict__: give it a shallow copy that shows the resume point, so the
-        # live model is never modified (the copy shares the policy, the buffer and the environment)
-        snapshot = copy(self)
-        snapshot.__dict__.update(point)
-        save_checkpoint(lambda target: RecurrentPPO.save(snapshot, target, exclude=exclude, include=include), path)
+        super().save(path, exclude=exclude, include=include)
 
     @classmethod
     def check_checkpoint(cls, path: str | pathlib.Path | Any, custom_objects: dict[str, Any] | None = None) -> None:
@@ -489,12 +455,11 @@ class ShmPPO(RecurrentPPO):
             custom_objects,
         )
         memory = model.__dict__.pop("_saved_memory_states", None)
-        rng_states = model.__dict__.pop("_saved_rng_states", None)
+        model._take_saved_rng_states()
         if model._last_obs is not None:
-            # SB3 kept the saved observation (no reset): continue from the saved memory and generators too
+            # SB3 kept the saved observation (no reset): continue from the saved memory too
             assert model._last_memory_states is not None, "_setup_model sets the memory"
             expected = tuple(model._last_memory_states.pi.shape)
             if memory is not None and all(m.shape == expected for m in memory):
                 model._last_memory_states = ShmStates(*(th.as_tensor(m, device=model.device) for m in memory))
-            model._pending_rng_states = rng_states
         return model

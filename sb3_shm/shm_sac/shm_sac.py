@@ -1,6 +1,7 @@
 import io
 import pathlib
 from collections.abc import Iterable
+from copy import deepcopy
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -12,11 +13,11 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, RolloutReturn, Schedule, TrainFreq
 from stable_baselines3.common.utils import obs_as_tensor, polyak_update
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_shm.common.checkpoint import check_checkpoint, load_checkpoint, save_checkpoint
+from sb3_shm.common.checkpoint import CheckpointPath, ExactResume, check_checkpoint, load_checkpoint
 from sb3_shm.common.off_policy.buffers import DictEpisodeReplayBuffer, EpisodeReplayBuffer
 from sb3_shm.common.off_policy.policies import RecurrentActor, RecurrentCritic, ShmSACPolicy
 from sb3_shm.common.off_policy.type_aliases import EpisodeReplayBufferSamples, RolloutMemoryState
@@ -55,7 +56,18 @@ def discrete_soft_value(probs: th.Tensor, log_probs: th.Tensor, q_values: th.Ten
     return (probs * (q_values - ent_coef * log_probs)).sum(dim=-1)
 
 
-class ShmSAC(SAC):
+class _HeldTransitions:
+    """Stands in for the replay buffer during a rollout: keeps copies of what ``add`` is given, in order."""
+
+    def __init__(self) -> None:
+        self.transitions: list[tuple[Any, ...]] = []
+
+    def add(self, *args: Any) -> None:
+        # Copies: a VecEnv wrapper may update its observation arrays in place (VecFrameStack)
+        self.transitions.append(deepcopy(args))
+
+
+class ShmSAC(ExactResume, SAC):
     """
     Soft Actor-Critic (Box actions) and SAC-Discrete (Discrete actions) with recurrent actor and critic, each with its
     own memory: a Stable Hadamard Memory (Le et al., ICLR 2025), a GRU or an LSTM. The off-policy agent of the SHM
@@ -69,6 +81,16 @@ class ShmSAC(SAC):
       steps only; the critic target's own memory is recomputed over the window;
     - rollouts step the actor's memory one step at a time, and a saved model keeps that memory
       (``_rollout_state``) with the previous action and reward;
+    - a saved model is a resume point, as ShmPPO's: besides SB3's content (parameters, optimizers, entropy coefficient,
+      target critic, last observation) it holds the rollout's memory state and the random generators' states (torch,
+      numpy, python, the action space's). With the replay buffer saved beside it (``save_replay_buffer``),
+      ``load(..., env=env, force_reset=False)``, ``load_replay_buffer`` and ``learn(..., reset_num_timesteps=False)``
+      continue exactly (see ``docs/modules/shm_sac.md``);
+    - a save during a rollout (the ``train_freq`` steps between two trainings; ``CheckpointCallback`` saves from
+      ``on_step``, after the environment stepped) holds the state at the start of that rollout, as ShmPPO's: the
+      parameters have not changed since, and a resume collects the rollout's steps again. So the rollout's
+      transitions enter the replay buffer when it ends (before training, which is the only reader), and a replay
+      buffer saved during the rollout is the one at its start too, matching the model saved with it;
     - Discrete actions: SAC-Discrete, with ``target_entropy = target_entropy_ratio * log(n_actions)`` when ``"auto"``.
 
     :param policy: The policy model to use (MlpShmPolicy, CnnShmPolicy, MultiInputShmPolicy)
@@ -182,6 +204,9 @@ class ShmSAC(SAC):
         self.sequence_length = sequence_length
         self.burn_in = burn_in
         self._rollout_state: RolloutMemoryState | None = None
+        # The rollout's transitions until it ends (None outside a rollout)
+        self._held_transitions: _HeldTransitions | None = None
+        self._init_exact_resume()
         if _init_setup_model:
             self._setup_model()
 
@@ -267,6 +292,43 @@ class ShmSAC(SAC):
             self.replay_buffer.end_episodes()
         return result
 
+    def collect_rollouts(
+        self,
+        env: VecEnv,
+        callback: BaseCallback,
+        train_freq: TrainFreq,
+        replay_buffer: ReplayBuffer,
+        action_noise: ActionNoise | None = None,
+        learning_starts: int = 0,
+        log_interval: int | None = None,
+    ) -> RolloutReturn:
+        """
+        SB3's rollout, as a resume point: a save during it (from a callback) holds the state at its start, and its
+        transitions are added to ``replay_buffer`` when it ends (also when it stops early or fails), so that the
+        buffer is the one at the rollout's start until then.
+
+        :param env: The training environment
+        :param callback: Callback that will be called at each step (and at the beginning and end of the rollout)
+        :param train_freq: How much experience to collect (steps or episodes)
+        :param replay_buffer: the replay buffer the transitions are added to
+        :param action_noise: Action noise that will be used for exploration (Box actions)
+        :param learning_starts: Number of steps before learning for the warm-up phase
+        :param log_interval: Log data every ``log_interval`` episodes
+        :return: SB3's RolloutReturn
+        """
+        self._begin_rollout()
+        self._held_transitions = _HeldTransitions()
+        try:
+            return super().collect_rollouts(
+                env, callback, train_freq, replay_buffer, action_noise, learning_starts, log_interval
+            )
+        finally:
+            held, self._held_transitions = self._held_transitions, None
+            for transition in held.transitions:
+                replay_buffer.add(*transition)
+            # The live state is the resume point again: the rollout's steps are in the buffer
+            self._rollout_start = None
+
     def _sample_action(
         self,
         learning_starts: int,
@@ -310,8 +372,10 @@ class ShmSAC(SAC):
         dones: np.ndarray,
         infos: list[dict[str, Any]],
     ) -> None:
-        # Overridden to remember what the memory reads next: the action taken, its reward, and where episodes start
-        super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
+        # Overridden to remember what the memory reads next: the action taken, its reward, and where episodes start;
+        # during a rollout the transition is held until the rollout ends (see collect_rollouts)
+        target = replay_buffer if self._held_transitions is None else self._held_transitions
+        super()._store_transition(target, buffer_action, new_obs, reward, dones, infos)  # type: ignore[arg-type]
         assert self._rollout_state is not None
         self._rollout_state = self._rollout_state._replace(
             prev_actions=np.asarray(buffer_action).reshape(self.n_envs, -1).astype(self._rollout_state.prev_actions.dtype),
@@ -426,6 +490,16 @@ class ShmSAC(SAC):
             self.logger.record("train/ent_coef_loss", np.mean(ent_coef_losses))
 
     # --- inference, save / load -------------------------------------------------------------------------------------
+    def _resume_point(self) -> dict[str, Any]:
+        return {
+            **super()._resume_point(),
+            "_last_original_obs": deepcopy(self._last_original_obs),
+            "_rollout_state": deepcopy(self._rollout_state),
+        }
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_held_transitions"]
+
     def predict(  # type: ignore[override]  # takes reward= too (a memory that reads rewards)
         self,
         observation: np.ndarray | dict[str, np.ndarray],
@@ -496,11 +570,17 @@ class ShmSAC(SAC):
         Load an ShmSAC model from a zip file (see ``BaseAlgorithm.load`` for the arguments). ``custom_objects``
         replaces entries instead of unpickling them, as for ShmPPO (see ``docs/modules/shm_ppo.md``, untrusted files).
 
+        With ``force_reset=False``, the environment in the state it had at the save and the replay buffer saved with
+        the model (:meth:`load_replay_buffer`), ``learn(..., reset_num_timesteps=False)`` continues exactly: it starts
+        from the saved rollout memory and restores the saved random generator states when its first rollout starts
+        (unless ``set_random_seed`` is called in between). With ``force_reset=True`` (the default) the environment is
+        reset, as in SB3, and the memory and the buffer's open episodes start again.
+
         :raises ValueError: if the file is not a zip, is truncated or incomplete, holds another algorithm's model
             (e.g. ShmPPO's), or has entries pickled with code that cannot be imported here
         """
         cls.check_checkpoint(path, custom_objects)
-        return load_checkpoint(
+        model = load_checkpoint(
             lambda: super(ShmSAC, cls).load(
                 path,
                 env=env,
@@ -514,6 +594,8 @@ class ShmSAC(SAC):
             "ShmSAC",
             custom_objects,
         )
+        model._take_saved_rng_states()
+        return model
 
     @classmethod
     def check_checkpoint(cls, path: str | pathlib.Path | Any, custom_objects: dict[str, Any] | None = None) -> None:
@@ -528,16 +610,21 @@ class ShmSAC(SAC):
 
     def save(
         self,
-        path: str | pathlib.Path | io.BufferedIOBase,
+        path: CheckpointPath,
         exclude: Iterable[str] | None = None,
         include: Iterable[str] | None = None,
     ) -> None:
         """
         Save the model to a zip file atomically, as ShmPPO does (``sb3_shm.common.checkpoint.atomic_save``): a failure
-        never leaves a half-written file where a good one was. The rollout's memory is saved with it.
+        never leaves a half-written file where a good one was.
+
+        The file is a resume point (see :meth:`load`): besides SB3's content it holds the rollout's memory state
+        (``_rollout_state``) and the states of the random generators (``_saved_rng_states``). Saved during a rollout
+        (from a callback), it holds the state at the start of that rollout. The replay buffer is saved separately,
+        with :meth:`save_replay_buffer`.
 
         :param path: path to the file (".zip" is appended when it has no suffix) or a file-like object
         :param exclude: names of parameters that should be excluded in addition to the default ones
         :param include: names of parameters that might be excluded but should be included anyway
         """
-        save_checkpoint(lambda target: SAC.save(self, target, exclude=exclude, include=include), path)
+        super().save(path, exclude=exclude, include=include)
