@@ -463,3 +463,32 @@ def test_save_is_atomic_and_load_names_what_is_wrong(tmp_path):
                 new.writestr(name, old.read(name))
     with pytest.raises(ValueError, match=r"not a whole ShmSAC checkpoint \(no critic.optimizer.pth entry\)"):
         ShmSAC.load(tmp_path / "partial.zip")
+
+
+@pytest.mark.slow
+def test_continuous_recall_is_learned():
+    """
+    SAC's Box-action branch learns a memory task: RecallFirstEnv(continuous=True) pays ``action * sign`` with the
+    sign named by the first observation, so a memoryless policy earns 0 at best in expectation; ShmSAC recalls it.
+    Measured at 2,000 steps (50 deterministic episodes): 0.61 / 0.62 / 0.61 for seeds 0 / 1 / 2 (about 30 s each, one
+    thread); below 1 because the entropy bonus keeps the tanh-squashed mean action off +-1, not because of wrong signs.
+    """
+    env = make_vec_env(lambda: RecallFirstEnv(delay=5, continuous=True), n_envs=1, seed=0)
+    model = ShmSAC("MlpShmPolicy", env, learning_starts=200, sequence_length=8, batch_size=32, seed=0)
+    model.learn(2000)
+    eval_env = make_vec_env(lambda: RecallFirstEnv(delay=5, continuous=True), n_envs=1, seed=100)
+    mean_reward, _ = evaluate_policy(model, eval_env, n_eval_episodes=50, deterministic=True)
+    assert mean_reward >= 0.4
+
+
+def test_continuous_recall_env_pays_the_sign_named_by_the_cue():
+    with pytest.raises(ValueError, match="continuous=True needs n_cues=2"):
+        RecallFirstEnv(n_cues=3, continuous=True)
+    env = RecallFirstEnv(delay=2, continuous=True)
+    for seed in range(4):
+        obs, _ = env.reset(seed=seed)
+        sign = 1.0 if obs[1] == 1.0 else -1.0  # cue 1: +1, cue 0: -1
+        for _ in range(env.delay):  # the blank steps, then the query
+            assert env.step(np.ones(1, dtype=np.float32))[1] == 0.0
+        _, reward, terminated, _, info = env.step(np.array([0.5 * sign], dtype=np.float32))
+        assert terminated and reward == 0.5 and info["is_success"]
