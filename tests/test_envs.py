@@ -570,3 +570,26 @@ def test_sine_positional_encoding_rejects_bad_input() -> None:
         SinePositionalEncoding(gym.make("CartPole-v1"), size=7)
     with pytest.raises(ValueError, match="max_period must be > 1"):
         SinePositionalEncoding(gym.make("CartPole-v1"), max_period=1.0)
+
+
+def test_previous_reward_appends_the_last_reward():
+    from gymnasium.wrappers import FlattenObservation
+
+    from sb3_shm.envs import PreviousReward
+
+    env = PreviousReward(gym.make("Wind-v0", prev_action_obs=False, goal_radius=0.5), scale=0.5)
+    assert env.observation_space.shape == (3,)
+    obs, _ = env.reset(seed=0)
+    assert obs[-1] == 0.0
+    rewards = []
+    for _ in range(12):  # straight up: the goal (radius 0.5 around (0, 1)) is reached within 12 steps
+        obs, reward, *_ = env.step(np.array([0.0, 1.0], dtype=np.float32))
+        assert obs[-1] == 0.5 * reward and env.observation_space.contains(obs)
+        rewards.append(reward)
+    assert 1.0 in rewards and 0.0 in rewards
+    assert env.reset(seed=1)[0][-1] == 0.0  # a new episode starts without a previous reward
+    with pytest.raises(ValueError, match="1-D Box observation space"):
+        PreviousReward(gym.make("VisualMatch-v0", obs_mode="image"))
+    with pytest.raises(ValueError, match="scale"):
+        PreviousReward(gym.make("Wind-v0"), scale=0.0)
+    PreviousReward(FlattenObservation(gym.make("VisualMatch-v0", obs_mode="image")))  # flattened first: accepted

@@ -6,7 +6,8 @@
 - ``POPGym-<Name>-v0`` for every POPGym env (needs the optional ``popgym`` package when made).
 
 :class:`SinePositionalEncoding` appends a sine encoding of the episode step to the observation (the SHM authors'
-POPGym set-up).
+POPGym set-up); :class:`PreviousReward` appends the previous reward (for memories that read rewards, so that
+``predict`` callers such as ``EvalCallback`` pass it).
 """
 
 import gymnasium
@@ -15,7 +16,7 @@ from sb3_shm.envs.key_to_door import KeyToDoorEnv
 from sb3_shm.envs.meta import PointRobotEnv, WindEnv
 from sb3_shm.envs.popgym_wrappers import POPGYM_ENV_NAMES, PopgymFlattenObservation, make_popgym_env
 from sb3_shm.envs.visual_match import VisualMatchEnv
-from sb3_shm.envs.wrappers import SinePositionalEncoding
+from sb3_shm.envs.wrappers import PreviousReward, SinePositionalEncoding
 
 DISTRACTOR_LENGTHS = (15, 60, 120, 250, 500)
 
@@ -25,6 +26,7 @@ __all__ = [
     "KeyToDoorEnv",
     "PointRobotEnv",
     "PopgymFlattenObservation",
+    "PreviousReward",
     "SinePositionalEncoding",
     "VisualMatchEnv",
     "WindEnv",

@@ -75,3 +75,46 @@ class SinePositionalEncoding(gym.ObservationWrapper[np.ndarray, Any, np.ndarray]
     def observation(self, observation: np.ndarray) -> np.ndarray:
         encoding = sine_positional_encoding(self.step_count, self.size, self.max_period)
         return np.concatenate([np.asarray(observation, dtype=np.float32), encoding])
+
+
+class PreviousReward(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.RecordConstructorArgs):
+    """
+    Append the previous step's reward to a flat ``Box`` observation: ``[obs, r_{t-1}]``, 0 after reset.
+
+    Why: a memory that reads rewards (meta-RL: the reward says where the hidden goal is) needs ``r_{t-1}`` at every
+    step. ShmSAC's ``memory_inputs=("reward", ...)`` takes it from the replay buffer in training, but SB3's
+    ``predict`` (hence ``EvalCallback``, ``evaluate_policy``, the zoo's ``enjoy``) is never given rewards; with the
+    reward in the observation, every caller passes it without knowing. ``PointRobot-v0`` does the same
+    (``prev_reward_obs``).
+
+    :param env: environment with a 1-D ``Box`` observation space
+    :param scale: the reward is multiplied by this before it is appended (e.g. ``1 / final_reward``)
+    """
+
+    def __init__(self, env: gym.Env, scale: float = 1.0) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self, scale=scale)
+        gym.Wrapper.__init__(self, env)
+        space = env.observation_space
+        if not isinstance(space, spaces.Box) or len(space.shape) != 1:
+            raise ValueError(
+                f"PreviousReward needs a 1-D Box observation space, got {space}: flatten the observations first "
+                "(gymnasium.wrappers.FlattenObservation)"
+            )
+        if not np.isfinite(scale) or scale == 0:
+            raise ValueError(f"scale must be a finite, non-zero number, got {scale!r}")
+        self.scale = float(scale)
+        low = np.concatenate([space.low, [-np.inf]]).astype(np.float32)
+        high = np.concatenate([space.high, [np.inf]]).astype(np.float32)
+        self.observation_space = spaces.Box(low, high, dtype=np.float32)
+
+    def _append(self, observation: np.ndarray, reward: SupportsFloat) -> np.ndarray:
+        previous = np.array([float(reward) * self.scale], dtype=np.float32)
+        return np.concatenate([np.asarray(observation, dtype=np.float32), previous])
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        observation, info = self.env.reset(seed=seed, options=options)
+        return self._append(observation, 0.0), info
+
+    def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        return self._append(observation, reward), reward, terminated, truncated, info
