@@ -19,23 +19,15 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList, Check
 from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_shm import ShmSAC
-from sb3_shm.common.recall_env import RecallFirstEnv
+from tests.test_resume import N_ENVS, linear, recall_env
 
-N_ENVS, TRAIN_FREQ = 2, 4
+TRAIN_FREQ = 4
 ROLLOUT = N_ENVS * TRAIN_FREQ  # env steps between two trainings
 N = 12 * ROLLOUT
 # Largest parameter difference accepted between the resumed and the uninterrupted run (measured: 0.0 on CPU)
 ATOL = 1e-6
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def recall_env():
-    return make_vec_env(RecallFirstEnv, n_envs=N_ENVS, seed=0, env_kwargs={"delay": 3})
-
-
-def linear(progress_remaining: float) -> float:
-    return 1e-3 * progress_remaining
 
 
 def make_model(env, learning_rate=1e-3, **kwargs) -> ShmSAC:

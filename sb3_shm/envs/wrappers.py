@@ -25,6 +25,17 @@ def sine_positional_encoding(step: int, size: int, max_period: float = 1024.0) -
     return encoding
 
 
+def flat_box(env: gym.Env, wrapper: str) -> spaces.Box:
+    """:return: the env's observation space if it is a 1-D ``Box`` (what the wrappers append to), else a ValueError"""
+    space = env.observation_space
+    if not isinstance(space, spaces.Box) or len(space.shape) != 1:
+        raise ValueError(
+            f"{wrapper} needs a 1-D Box observation space, got {space}: flatten the observations first "
+            "(gymnasium.wrappers.FlattenObservation; POPGym envs made by sb3_shm are flat already)."
+        )
+    return space
+
+
 class SinePositionalEncoding(gym.ObservationWrapper[np.ndarray, Any, np.ndarray], gym.utils.RecordConstructorArgs):
     """
     Append a sine encoding of the episode's time step to a flat ``Box`` observation: ``[obs, pe(t)]`` with ``t = 0``
@@ -47,12 +58,7 @@ class SinePositionalEncoding(gym.ObservationWrapper[np.ndarray, Any, np.ndarray]
     def __init__(self, env: gym.Env, size: int = 16, max_period: float = 1024.0) -> None:
         gym.utils.RecordConstructorArgs.__init__(self, size=size, max_period=max_period)
         gym.ObservationWrapper.__init__(self, env)
-        space = env.observation_space
-        if not isinstance(space, spaces.Box) or len(space.shape) != 1:
-            raise ValueError(
-                f"SinePositionalEncoding needs a 1-D Box observation space, got {space}: flatten the observations first "
-                "(gymnasium.wrappers.FlattenObservation; POPGym envs made by sb3_shm are flat already)."
-            )
+        space = flat_box(env, "SinePositionalEncoding")
         if size <= 0 or size % 2:
             raise ValueError(f"size must be a positive even number (sin and cos pairs), got {size}")
         if max_period <= 1:
@@ -94,12 +100,7 @@ class PreviousReward(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.Re
     def __init__(self, env: gym.Env, scale: float = 1.0) -> None:
         gym.utils.RecordConstructorArgs.__init__(self, scale=scale)
         gym.Wrapper.__init__(self, env)
-        space = env.observation_space
-        if not isinstance(space, spaces.Box) or len(space.shape) != 1:
-            raise ValueError(
-                f"PreviousReward needs a 1-D Box observation space, got {space}: flatten the observations first "
-                "(gymnasium.wrappers.FlattenObservation)"
-            )
+        space = flat_box(env, "PreviousReward")
         if not np.isfinite(scale) or scale == 0:
             raise ValueError(f"scale must be a finite, non-zero number, got {scale!r}")
         self.scale = float(scale)
