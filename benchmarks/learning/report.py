@@ -194,7 +194,8 @@ def wall_cell(runs: list[Run]) -> str:
 
 def run_cell(runs: list[Run], metric: str) -> str:
     """:return: the table cell of an algorithm on a task: score, seeds and wall time, or "pending" with no run yet"""
-    return f"{score_cell(runs, metric)} ({len(runs)} seeds, {wall_cell(runs)})" if runs else "pending"
+    seeds = f"{len(runs)} seed{'s' if len(runs) > 1 else ''}"
+    return f"{score_cell(runs, metric)} ({seeds}, {wall_cell(runs)})" if runs else "pending"
 
 
 def compare(shm: list[Run], other: list[Run], name: str = "RecurrentPPO") -> str:
