@@ -17,6 +17,7 @@ import pytest
 import torch as th
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.noise import OrnsteinUhlenbeckActionNoise
 
 from sb3_shm import ShmSAC
 from tests.test_resume import N_ENVS, linear, recall_env
@@ -225,3 +226,30 @@ def test_saved_resume_state_does_not_leak_into_the_model(tmp_path):
     assert not any(name.startswith("_saved_") for name in loaded.__dict__)
     assert loaded._held_transitions is None and loaded._rollout_start is None
     np.testing.assert_array_equal(loaded._rollout_state.memory, model._rollout_state.memory)
+
+
+def test_exact_resume_with_ornstein_uhlenbeck_noise_saved_mid_rollout(tmp_path):
+    """
+    Box actions with Ornstein-Uhlenbeck noise, which has a state (its previous value), saved from a callback in the
+    middle of a rollout: the checkpoint holds the noise of the rollout's start, like the rest of the resume point.
+    """
+
+    def pendulum():
+        return make_vec_env("Pendulum-v1", n_envs=1, seed=0)
+
+    def noise():
+        return OrnsteinUhlenbeckActionNoise(mean=np.zeros(1), sigma=0.5 * np.ones(1))
+
+    options = dict(learning_starts=16, train_freq=8, gradient_steps=1, action_noise=noise())
+    at_start = AtRolloutStart()
+    checkpoints = CheckpointCallback(save_freq=36, save_path=str(tmp_path), save_replay_buffer=True)  # rollout 32-40
+    reference = make_model(pendulum(), **options)
+    reference.learn(64, callback=CallbackList([at_start, checkpoints]))
+    resumed = load_checkpoint(tmp_path, copy.deepcopy(at_start.env_copies[32]))
+    assert resumed.num_timesteps == 32
+    assert not np.array_equal(resumed.action_noise.noise_prev, reference.action_noise.noise_prev)
+    resumed.learn(32, reset_num_timesteps=False)
+    np.testing.assert_array_equal(resumed.action_noise.noise_prev, reference.action_noise.noise_prev)
+    difference = max_difference(resumed, reference)
+    print(f"largest parameter difference, resumed mid-rollout with OU noise vs uninterrupted: {difference:.3g}")
+    assert difference <= ATOL

@@ -465,6 +465,36 @@ def test_save_is_atomic_and_load_names_what_is_wrong(tmp_path):
         ShmSAC.load(tmp_path / "partial.zip")
 
 
+def test_save_replay_buffer_is_atomic(tmp_path, monkeypatch):
+    """A save that fails half-way leaves the previous buffer file whole (SB3 writes it in place)."""
+    import io
+    import pickle
+
+    from stable_baselines3.common import save_util
+
+    model = ShmSAC("MlpShmPolicy", "Pendulum-v1", learning_starts=8, sequence_length=4, batch_size=2, seed=0)
+    model.learn(12)
+    model.save_replay_buffer(tmp_path / "buffer")  # no suffix: ".pkl" as in SB3
+    good = (tmp_path / "buffer.pkl").read_bytes()
+    model.learn(4, reset_num_timesteps=False)
+
+    def fail_half_way(obj, file, protocol=None):
+        file.write(pickle.dumps(obj, protocol=protocol)[:100])
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(save_util.pickle, "dump", fail_half_way)
+    with pytest.raises(OSError, match="No space left"):
+        model.save_replay_buffer(tmp_path / "buffer.pkl")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["buffer.pkl"]
+    assert (tmp_path / "buffer.pkl").read_bytes() == good
+    monkeypatch.undo()
+    model.load_replay_buffer(tmp_path / "buffer.pkl")
+    assert model.replay_buffer.pos == 12
+    file = io.BytesIO()  # a file object is written as it is
+    model.save_replay_buffer(file)
+    assert pickle.loads(file.getvalue()).pos == 12
+
+
 @pytest.mark.slow
 def test_continuous_recall_is_learned():
     """

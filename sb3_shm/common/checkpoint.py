@@ -199,19 +199,20 @@ def _check_policy_class(
         )
 
 
-def save_checkpoint(save: Callable[[Any], None], path: CheckpointPath) -> None:
+def save_checkpoint(save: Callable[[Any], None], path: CheckpointPath, suffix: str = ".zip") -> None:
     """
-    ``save(path_or_file)`` (``BaseAlgorithm.save``) to a file object as it is, or to a path atomically
-    (:func:`atomic_save`; ".zip" is appended when the path has no suffix, as SB3 does).
+    ``save(path_or_file)`` (``BaseAlgorithm.save``, ``save_replay_buffer``) to a file object as it is, or to a path
+    atomically (:func:`atomic_save`; ``suffix`` is appended when the path has none, as SB3 does).
 
     :param save: writes the checkpoint to the path or file object it is given
     :param path: a path or a writable binary file object
+    :param suffix: the suffix of a path without one (".zip" for a model, ".pkl" for a replay buffer)
     """
     if not isinstance(path, (str, pathlib.Path)):
         save(path)
         return
     path = pathlib.Path(path)
-    atomic_save(path if path.suffix else path.with_suffix(".zip"), save)
+    atomic_save(path if path.suffix else path.with_suffix(suffix), save)
 
 
 def load_checkpoint(

@@ -17,7 +17,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Rollout
 from stable_baselines3.common.utils import obs_as_tensor, polyak_update
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_shm.common.checkpoint import CheckpointPath, ExactResume, check_checkpoint, load_checkpoint
+from sb3_shm.common.checkpoint import CheckpointPath, ExactResume, check_checkpoint, load_checkpoint, save_checkpoint
 from sb3_shm.common.off_policy.buffers import DictEpisodeReplayBuffer, EpisodeReplayBuffer
 from sb3_shm.common.off_policy.policies import RecurrentActor, RecurrentCritic, ShmSACPolicy
 from sb3_shm.common.off_policy.type_aliases import EpisodeReplayBufferSamples, RolloutMemoryState
@@ -280,7 +280,12 @@ class ShmSAC(ExactResume, SAC):
     ) -> tuple[int, BaseCallback]:
         # Overridden because the environments may be reset here: the memory and the buffer's open episodes end too
         env_reset = reset_num_timesteps or self._last_obs is None
+        # SB3 resets the action noise at every learn(); where the episodes go on, so does an Ornstein-Uhlenbeck noise's
+        # state (exact resume), as it would without the interruption
+        noise = None if env_reset else deepcopy(self.action_noise)
         result = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
+        if noise is not None and type(noise) is type(self.action_noise):
+            self.action_noise = noise
         state = self._rollout_state
         if env_reset or state is None or state.memory.shape[0] != self.n_envs:
             memory, prev_actions, prev_rewards = self.policy.initial_state(self.n_envs)
@@ -495,6 +500,8 @@ class ShmSAC(ExactResume, SAC):
             **super()._resume_point(),
             "_last_original_obs": deepcopy(self._last_original_obs),
             "_rollout_state": deepcopy(self._rollout_state),
+            # Ornstein-Uhlenbeck noise has a state (its previous value): a save during a rollout holds the rollout start's
+            "action_noise": deepcopy(self.action_noise),
         }
 
     def _excluded_save_params(self) -> list[str]:
@@ -537,6 +544,19 @@ class ShmSAC(ExactResume, SAC):
             reset_num_timesteps=reset_num_timesteps,
             progress_bar=progress_bar,
         )
+
+    def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+        """
+        Save the replay buffer as a pickle file, atomically for a path (``sb3_shm.common.checkpoint.atomic_save``): a
+        failure (a full disk, a kill) never leaves a half-written buffer where a good one was. SB3 writes it in place.
+
+        Saved during a rollout (``CheckpointCallback(save_replay_buffer=True)``), it holds the buffer at the rollout's
+        start, like the model saved with it: the rollout's transitions enter the buffer when the rollout ends.
+
+        :param path: path to the file (".pkl" is appended when it has no suffix, as SB3 does) or a file-like object
+        """
+        save = super().save_replay_buffer
+        save_checkpoint(save, path, suffix=".pkl")
 
     def load_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase, truncate_last_traj: bool = True) -> None:
         """
