@@ -18,7 +18,7 @@ import stat
 import zipfile
 from collections.abc import Callable, Iterable
 from copy import copy, deepcopy
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 import cloudpickle
 import numpy as np
@@ -26,7 +26,7 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.type_aliases import MaybeCallback
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
 
 # Where a checkpoint is: a path, or an open binary file object (SB3's save and load accept both)
 CheckpointPath = str | pathlib.Path | IO[bytes] | io.BufferedIOBase
@@ -349,6 +349,9 @@ class ExactResume(BaseAlgorithm):
       unless ``set_random_seed`` or ``learn(reset_num_timesteps=True)`` comes first.
     """
 
+    # Set by the algorithm: the class its policies derive from and the zip entries a whole checkpoint has (load checks)
+    checkpoint_policy_class: ClassVar[type]
+    checkpoint_entries: ClassVar[tuple[str, ...]]
     # The resume point at the start of the rollout in progress (None outside a rollout)
     _rollout_start: dict[str, Any] | None
     # Random generator states read from a checkpoint, applied when the next rollout starts (exact resume)
@@ -420,6 +423,50 @@ class ExactResume(BaseAlgorithm):
         snapshot = copy(self)
         snapshot.__dict__.update(point)
         save_checkpoint(lambda target: super(ExactResume, snapshot).save(target, exclude=exclude, include=include), path)
+
+    @classmethod
+    def check_checkpoint(cls, path: CheckpointPath, custom_objects: dict[str, Any] | None = None) -> None:
+        """
+        Check that ``path`` is a whole checkpoint of this algorithm before loading it (unpickles only its policy class).
+
+        :param path: a zip file's path or a readable binary file object
+        :param custom_objects: as in :meth:`load`
+        :raises ValueError: with what is wrong (see :meth:`load`)
+        """
+        check_checkpoint(path, cls.__name__, cls.checkpoint_policy_class, cls.checkpoint_entries, custom_objects)
+
+    @classmethod
+    def load(  # type: ignore[override]  # SB3's returns SelfBaseAlgorithm; same arguments
+        cls,
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """
+        SB3's load after :meth:`check_checkpoint`, with its errors named (:func:`load_checkpoint`); the saved
+        generator states are kept for the first rollout (exact resume, with ``force_reset=False``).
+        """
+        cls.check_checkpoint(path, custom_objects)
+        model = load_checkpoint(
+            lambda: super(ExactResume, cls).load(
+                path,
+                env=env,
+                device=device,
+                custom_objects=custom_objects,
+                print_system_info=print_system_info,
+                force_reset=force_reset,
+                **kwargs,
+            ),
+            path,
+            cls.__name__,
+            custom_objects,
+        )
+        model._take_saved_rng_states()
+        return model
 
     def _take_saved_rng_states(self) -> None:
         """On a loaded model: keep the saved generator states for the first rollout if SB3 kept the saved observation."""

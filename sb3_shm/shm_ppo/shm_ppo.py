@@ -16,7 +16,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.utils import FloatSchedule, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_shm.common.checkpoint import ExactResume, check_checkpoint, load_checkpoint
+from sb3_shm.common.checkpoint import ExactResume
 from sb3_shm.common.spaces import check_spaces
 from sb3_shm.common.recurrent.buffers import ShmDictRolloutBuffer, ShmRolloutBuffer
 from sb3_shm.common.recurrent.policies import ShmActorCriticPolicy
@@ -82,6 +82,8 @@ class ShmPPO(ExactResume, RecurrentPPO):
         "CnnShmPolicy": CnnShmPolicy,
         "MultiInputShmPolicy": MultiInputShmPolicy,
     }
+    checkpoint_policy_class = ShmActorCriticPolicy
+    checkpoint_entries = CHECKPOINT_ENTRIES
     policy: ShmActorCriticPolicy
     rollout_buffer: ShmRolloutBuffer | ShmDictRolloutBuffer
 
@@ -402,17 +404,6 @@ class ShmPPO(ExactResume, RecurrentPPO):
         super().save(path, exclude=exclude, include=include)
 
     @classmethod
-    def check_checkpoint(cls, path: str | pathlib.Path | Any, custom_objects: dict[str, Any] | None = None) -> None:
-        """
-        Check that ``path`` is a whole ShmPPO checkpoint before loading it (unpickles only its policy class).
-
-        :param path: a zip file's path or a readable binary file object
-        :param custom_objects: as in :meth:`load`
-        :raises ValueError: with what is wrong (see :meth:`load`)
-        """
-        check_checkpoint(path, "ShmPPO", ShmActorCriticPolicy, CHECKPOINT_ENTRIES, custom_objects)
-
-    @classmethod
     def load(
         cls,
         path: str | pathlib.Path | Any,
@@ -439,23 +430,16 @@ class ShmPPO(ExactResume, RecurrentPPO):
             has entries pickled with code that cannot be imported here (the message names them and the
             ``custom_objects`` that replaces them)
         """
-        cls.check_checkpoint(path, custom_objects)
-        model = load_checkpoint(
-            lambda: super(ShmPPO, cls).load(
-                path,
-                env=env,
-                device=device,
-                custom_objects=custom_objects,
-                print_system_info=print_system_info,
-                force_reset=force_reset,
-                **kwargs,
-            ),
+        model = super().load(
             path,
-            "ShmPPO",
-            custom_objects,
+            env=env,
+            device=device,
+            custom_objects=custom_objects,
+            print_system_info=print_system_info,
+            force_reset=force_reset,
+            **kwargs,
         )
         memory = model.__dict__.pop("_saved_memory_states", None)
-        model._take_saved_rng_states()
         if model._last_obs is not None:
             # SB3 kept the saved observation (no reset): continue from the saved memory too
             assert model._last_memory_states is not None, "_setup_model sets the memory"

@@ -17,7 +17,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Rollout
 from stable_baselines3.common.utils import obs_as_tensor, polyak_update
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_shm.common.checkpoint import CheckpointPath, ExactResume, check_checkpoint, load_checkpoint, save_checkpoint
+from sb3_shm.common.checkpoint import CheckpointPath, ExactResume, save_checkpoint
 from sb3_shm.common.off_policy.buffers import DictEpisodeReplayBuffer, EpisodeReplayBuffer
 from sb3_shm.common.off_policy.policies import RecurrentActor, RecurrentCritic, ShmSACPolicy
 from sb3_shm.common.off_policy.type_aliases import EpisodeReplayBufferSamples, RolloutMemoryState
@@ -133,6 +133,8 @@ class ShmSAC(ExactResume, SAC):
         "CnnShmPolicy": CnnShmPolicy,
         "MultiInputShmPolicy": MultiInputShmPolicy,
     }
+    checkpoint_policy_class = ShmSACPolicy
+    checkpoint_entries = CHECKPOINT_ENTRIES
     # SAC annotates its feed-forward classes; ShmSAC's are the recurrent ones (ignores: narrowing SB3's annotations)
     policy: ShmSACPolicy  # type: ignore[assignment]
     actor: RecurrentActor  # type: ignore[assignment]
@@ -599,34 +601,15 @@ class ShmSAC(ExactResume, SAC):
         :raises ValueError: if the file is not a zip, is truncated or incomplete, holds another algorithm's model
             (e.g. ShmPPO's), or has entries pickled with code that cannot be imported here
         """
-        cls.check_checkpoint(path, custom_objects)
-        model = load_checkpoint(
-            lambda: super(ShmSAC, cls).load(
-                path,
-                env=env,
-                device=device,
-                custom_objects=custom_objects,
-                print_system_info=print_system_info,
-                force_reset=force_reset,
-                **kwargs,
-            ),
+        return super().load(
             path,
-            "ShmSAC",
-            custom_objects,
+            env=env,
+            device=device,
+            custom_objects=custom_objects,
+            print_system_info=print_system_info,
+            force_reset=force_reset,
+            **kwargs,
         )
-        model._take_saved_rng_states()
-        return model
-
-    @classmethod
-    def check_checkpoint(cls, path: str | pathlib.Path | Any, custom_objects: dict[str, Any] | None = None) -> None:
-        """
-        Check that ``path`` is a whole ShmSAC checkpoint before loading it (unpickles only its policy class).
-
-        :param path: a zip file's path or a readable binary file object
-        :param custom_objects: as in :meth:`load`
-        :raises ValueError: with what is wrong (see :meth:`load`)
-        """
-        check_checkpoint(path, "ShmSAC", ShmSACPolicy, CHECKPOINT_ENTRIES, custom_objects)
 
     def save(
         self,
