@@ -557,8 +557,7 @@ class ShmSAC(ExactResume, SAC):
 
         :param path: path to the file (".pkl" is appended when it has no suffix, as SB3 does) or a file-like object
         """
-        save = super().save_replay_buffer
-        save_checkpoint(save, path, suffix=".pkl")
+        save_checkpoint(super().save_replay_buffer, path, suffix=".pkl")
 
     def load_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase, truncate_last_traj: bool = True) -> None:
         """
