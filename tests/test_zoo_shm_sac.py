@@ -93,6 +93,29 @@ def test_train_and_enjoy(tmp_path):
     assert "Mean reward" in enjoy.stdout
 
 
+def test_train_continues_a_run_with_its_replay_buffer(tmp_path):
+    """A long run split in parts: `--save-replay-buffer` keeps the buffer beside the model, and `-i` trains that
+    model further on it (the buffer then holds both parts' transitions)."""
+    from sb3_shm import ShmSAC
+
+    first = tmp_path / "first" / "shm_sac" / "PendulumNoVel-v1_1"
+    train = ("-m", "rl_zoo3.train", "--algo", "shm_sac", "--env", "PendulumNoVel-v1", "--save-replay-buffer")
+    ok(run(*train, "-n", "300", "-f", str(tmp_path / "first"), *SMALL, cwd=tmp_path))
+    assert (first / "replay_buffer.pkl").is_file()
+    result = ok(
+        run(*train, "-i", str(first / "PendulumNoVel-v1.zip"), "-n", "200", "-f", str(tmp_path / "second"), *SMALL,
+            cwd=tmp_path)
+    )  # fmt: skip
+    assert "Loading replay buffer" in result.stdout
+    second = tmp_path / "second" / "shm_sac" / "PendulumNoVel-v1_1"
+    start = ShmSAC.load(first / "PendulumNoVel-v1.zip", device="cpu")
+    final = ShmSAC.load(second / "PendulumNoVel-v1.zip", device="cpu")
+    final.load_replay_buffer(second / "replay_buffer.pkl")
+    assert final.replay_buffer.size() == 300 + 200
+    # The zoo restarts the step count, so learning_starts (100) applies again: 100 updates of 200 steps, 1 per step
+    assert final._n_updates == start._n_updates + 100
+
+
 def test_bad_entry_is_one_line(tmp_path):
     result = run(
         "-m",
