@@ -212,6 +212,40 @@ def test_seed_makes_training_and_predict_deterministic():
     assert not th.equal(params_a, params_c)
 
 
+def test_entropy_coefficient_schedule(tmp_path):
+    """A schedule's value enters the loss at each update (a constant schedule trains as the number); save keeps it."""
+
+    class Decay:  # module-level-like callable that cloudpickle can save
+        def __call__(self, progress_remaining: float) -> float:
+            return 0.5 * progress_remaining
+
+    seen = []
+
+    def train(ent_coef):
+        model = ShmPPO("MlpShmPolicy", "CartPole-v1", n_steps=32, batch_size=32, n_epochs=2, ent_coef=ent_coef, seed=0)
+        original_train = model.train
+
+        def train_and_read_the_log():
+            original_train()
+            seen.append((model.logger.name_to_value["train/ent_coef"], model._current_progress_remaining))
+
+        model.train = train_and_read_the_log
+        model.learn(128)
+        return model, th.nn.utils.parameters_to_vector(model.policy.parameters())
+
+    _, as_number = train(0.5)
+    _, as_constant = train(lambda _: 0.5)
+    assert th.equal(as_number, as_constant)
+    seen.clear()
+    decayed, as_decay = train(Decay())
+    assert not th.equal(as_number, as_decay)
+    assert len(seen) == 4 and all(value == pytest.approx(0.5 * progress) for value, progress in seen)
+    assert [value for value, _ in seen] == sorted(value for value, _ in seen)[::-1] and seen[-1][0] < 0.5
+    assert callable(decayed.ent_coef), "train() puts the schedule back"
+    decayed.save(tmp_path / "model.zip")
+    assert ShmPPO.load(tmp_path / "model.zip").ent_coef(0.5) == pytest.approx(0.25)
+
+
 def test_buffer_stores_memory_only_at_sequence_starts():
     model = ShmPPO("MlpShmPolicy", make_vec_env("CartPole-v1", n_envs=3), n_steps=64, batch_size=32)
     assert model.sequence_length == 32
@@ -234,6 +268,7 @@ def test_buffer_stores_memory_only_at_sequence_starts():
         (dict(policy_kwargs=dict(shared_memory=True, enable_critic_memory=True)), "is not a valid critic memory"),
         (dict(policy_kwargs=dict(critic_trains_memory=True)), "is not a valid critic memory"),
         (dict(policy_kwargs=dict(critic_memory="joint", shared_memory=True)), "Pass critic_memory alone"),
+        (dict(ent_coef="lin_0.05"), "ent_coef must be a number or a schedule"),
     ],
 )
 def test_bad_hyperparameters(kwargs, message):

@@ -299,12 +299,32 @@ def test_bad_cli_inputs_are_one_line(tmp_path):
         ({"batch_size": 3.5}, "batch_size"),
         ({"use_sde": "yes"}, "use_sde"),
         ({"n_timesteps": "1e5"}, "!!float"),
+        ({"ent_coef": "fast"}, "ent_coef"),
+        ({"ent_coef": "auto"}, "ent_coef"),
     ],
 )
 def test_hyperparam_checks(override, message):
     hyperparams = {"n_timesteps": 1000, "policy": "MlpShmPolicy", **override}
     with pytest.raises(ZooConfigError, match=message):
         check_hyperparams(hyperparams, "test")
+
+
+def test_entropy_schedule_from_a_lin_string(tmp_path):
+    import argparse
+
+    install_hook()
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    overrides = {"ent_coef": "lin_0.05", "n_envs": 2, "n_steps": 64, "batch_size": 64, "sequence_length": 32}
+    manager = ExperimentManager(
+        argparse.Namespace(), "shm_ppo", "CartPole-v1", str(tmp_path), n_timesteps=128, eval_freq=-1,
+        hyperparams=overrides, seed=0, verbose=0, device="cpu",
+    )  # fmt: skip
+    model, _ = manager.setup_experiment()
+    assert (model.ent_coef(1.0), model.ent_coef(0.5)) == pytest.approx((0.05, 0.025))
+    model.learn(128)
+    assert model.logger.name_to_value["train/ent_coef"] == pytest.approx(0.05 * model._current_progress_remaining)
+    model.env.close()
 
 
 def test_policy_kwargs_checks():

@@ -59,7 +59,9 @@ class ShmPPO(ExactResume, RecurrentPPO):
     :param clip_range: Clipping parameter, it can be a function of the current progress remaining (from 1 to 0).
     :param clip_range_vf: Clipping parameter for the value function, None (default) for no clipping
     :param normalize_advantage: Whether to normalize or not the advantage
-    :param ent_coef: Entropy coefficient for the loss calculation
+    :param ent_coef: Entropy coefficient for the loss calculation. It can be a function of the current progress
+        remaining (from 1 to 0), as ``learning_rate`` and ``clip_range`` (not in RecurrentPPO): a coefficient that
+        decays keeps the policy exploring while the memory learns what to keep, then lets it settle
     :param vf_coef: Value function coefficient for the loss calculation
     :param max_grad_norm: The maximum value for the gradient clipping
     :param use_sde: Whether to use generalized State Dependent Exploration (gSDE)
@@ -100,7 +102,7 @@ class ShmPPO(ExactResume, RecurrentPPO):
         clip_range: float | Schedule = 0.2,
         clip_range_vf: float | Schedule | None = None,
         normalize_advantage: bool = True,
-        ent_coef: float = 0.0,
+        ent_coef: float | Schedule = 0.0,
         vf_coef: float = 0.5,
         max_grad_norm: float = 0.5,
         use_sde: bool = False,
@@ -127,7 +129,7 @@ class ShmPPO(ExactResume, RecurrentPPO):
             clip_range=clip_range,
             clip_range_vf=clip_range_vf,
             normalize_advantage=normalize_advantage,
-            ent_coef=ent_coef,
+            ent_coef=ent_coef,  # type: ignore[arg-type]  # a schedule too: see train()
             vf_coef=vf_coef,
             max_grad_norm=max_grad_norm,
             use_sde=use_sde,
@@ -168,6 +170,10 @@ class ShmPPO(ExactResume, RecurrentPPO):
             value = getattr(self, name)
             if not (isinstance(value, (int, np.integer)) and value >= 1):
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if not (callable(self.ent_coef) or (isinstance(self.ent_coef, (int, float)) and not isinstance(self.ent_coef, bool))):
+            raise ValueError(
+                f"ent_coef must be a number or a schedule (a function of the progress remaining), got {self.ent_coef!r}"
+            )
         rollout_size = self.n_steps * self.n_envs
         if self.batch_size is None:
             self.batch_size = rollout_size
@@ -347,7 +353,15 @@ class ShmPPO(ExactResume, RecurrentPPO):
         return True
 
     def train(self) -> None:
-        super().train()
+        # RecurrentPPO's loss reads `ent_coef` as a number: give it the schedule's value for this update, then put the
+        # schedule back (it is what save() keeps). SB3 schedules learning_rate and clip_range the same way
+        ent_coef = self.ent_coef
+        self.ent_coef = float(FloatSchedule(ent_coef)(self._current_progress_remaining))
+        self.logger.record("train/ent_coef", self.ent_coef)
+        try:
+            super().train()
+        finally:
+            self.ent_coef = ent_coef
         # The rollout is consumed: the live state is a resume point again
         self._rollout_start = None
 

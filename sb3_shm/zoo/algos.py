@@ -25,11 +25,14 @@ class ZooAlgo(NamedTuple):
     :param algorithm: the algorithm class, e.g. ``"sb3_shm:ShmPPO"``
     :param samplers: the module of its ``--optimize`` sampler ``sample_<name>_params(trial, n_actions, n_envs,
         additional_args)`` and of the converter ``convert_<name>_params(trial.params)`` (``--trial-id``)
+    :param schedules: hyperparameters that take a ``lin_<initial value>`` string (a linear decay to 0) besides those
+        the zoo converts itself (learning_rate, clip_range, clip_range_vf)
     """
 
     name: str
     algorithm: str
     samplers: str = "sb3_shm.zoo.sampler"
+    schedules: tuple[str, ...] = ()
 
     @property
     def sampler(self) -> str:
@@ -52,7 +55,7 @@ class ZooAlgo(NamedTuple):
 
 # One line per algorithm
 _REGISTERED = (
-    ZooAlgo("shm_ppo", "sb3_shm:ShmPPO"),
+    ZooAlgo("shm_ppo", "sb3_shm:ShmPPO", schedules=("ent_coef",)),
     ZooAlgo("shm_sac", "sb3_shm:ShmSAC"),
 )
 ALGOS: dict[str, ZooAlgo] = {algo.name: algo for algo in _REGISTERED}
@@ -163,6 +166,11 @@ def patch_exp_manager(module: Any) -> None:
         where = f"{getattr(self, 'config', '?')} [{getattr(getattr(self, 'env_name', None), 'gym_id', '?')}]"
         overrides = getattr(self, "custom_hyperparams", None) or {}
         check_hyperparams(hyperparams, where, overrides=overrides, algo=algo.name)
+        for key in algo.schedules:
+            if isinstance(hyperparams.get(key), str):  # "lin_<x>", checked above: as the zoo does for learning_rate
+                from rl_zoo3.utils import SimpleLinearSchedule
+
+                hyperparams[key] = SimpleLinearSchedule(float(hyperparams[key].split("_")[1]))
         result = original_preprocess(self, hyperparams, *args, **kwargs)
         processed = result[0] if isinstance(result, tuple) else result
         if isinstance(processed, dict):

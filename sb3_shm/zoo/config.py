@@ -45,7 +45,7 @@ _TYPES: dict[str, str] = {
     "n_timesteps": _NUMBER + " (write 1e5 as !!float 1e5 in yaml)",
     "gamma": _NUMBER,
     "gae_lambda": _NUMBER,
-    "ent_coef": _NUMBER,
+    "ent_coef": _SCHEDULE,
     "vf_coef": _NUMBER,
     "max_grad_norm": _NUMBER,
     "target_kl": _NUMBER + " or null",
