@@ -100,6 +100,7 @@ def test_report_names_each_task_memory_setup():
         "MLP policy; calibration fixed, clamp 100, memory_decay 0.7, critic_memory separate"
     )
     assert memory_setup({}) == "MLP policy; calibration random, clamp 100, critic_memory separate"
+    assert memory_setup({"ent_coef": "lin_0.05"}).endswith("critic_memory separate, ent_coef lin_0.05")
 
 
 def test_gru_baseline_entries_differ_from_the_package_s_only_in_the_critic_memory():

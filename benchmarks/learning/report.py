@@ -37,8 +37,9 @@ RUN_COMMAND = (
     "python benchmarks/learning/run.py --tasks all --algos shm_ppo ppo_lstm ppo --seeds 0 1 2 -f benchmarks/learning/logs"
 )
 OFF_POLICY_COMMAND = (
-    "python benchmarks/learning/run.py --tasks VisualMatch-15-onemap-sac Wind-cpu --algos shm_sac shm_sac_gru --seeds 0 1 2 "
-    "-f benchmarks/learning/logs"
+    "python benchmarks/learning/run.py --tasks "
+    + " ".join(task.name for task in TASKS.values() if task.algos == OFF_POLICY_ALGOS)
+    + " --algos shm_sac shm_sac_gru --seeds 0 1 2 -f benchmarks/learning/logs"
 )
 REPORT_COMMAND = "python benchmarks/learning/report.py -f benchmarks/learning/logs --export benchmarks/learning/results"
 NOTES = Path(__file__).resolve().parent / "notes.md"
@@ -98,6 +99,8 @@ def memory_setup(hyperparams: dict) -> str:
     if option("memory_decay", "1") not in ("1", "1.0"):
         parts.append(f"memory_decay {option('memory_decay', '1')}")
     parts.append(f"critic_memory {option('critic_memory', 'separate')}")
+    if isinstance(hyperparams.get("ent_coef"), str):  # a schedule, e.g. lin_0.05
+        parts.append(f"ent_coef {hyperparams['ent_coef']}")
     return f"{model}; " + ", ".join(parts)
 
 

@@ -139,6 +139,21 @@ TASKS = {
             overrides=dict(batch_size=16, gradient_steps=15),
             target=0.9,
         ),
+        # PointRobot (sparse goal on a half-circle, 2 x 100-step episodes per task) at a 2-core CPU's budget: 16
+        # meta-episodes per batch, 10 gradient steps per 200-step meta-episode and 100 random meta-episodes before
+        # training (the entry, the authors': 32, 40 and 400; 200k updates, about 17 h a run here at 0.15 s an update);
+        # this: 6.5k updates, about 20 min. Target: beat ShmPPO's 0.20 (shm_ppo.yml, 1M steps)
+        Task(
+            "PointRobot-cpu",
+            "PointRobot-v0",
+            150_000,
+            "success",
+            eval_episodes=20,
+            n_evaluations=15,
+            algos=OFF_POLICY_ALGOS,
+            overrides=dict(batch_size=16, gradient_steps=10, learning_starts=20_000),
+            target=0.2,
+        ),
         Task("CartPoleNoVel", "CartPoleNoVel-v1", 100_000, "return", eval_episodes=10),
         Task("PendulumNoVel", "PendulumNoVel-v1", 100_000, "return", eval_episodes=10),
         # POPGym: 300k steps, 1/50 of the paper's 15M (at 1M a RecurrentPPO run takes ~25 min on one core)
