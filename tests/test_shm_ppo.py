@@ -215,7 +215,7 @@ def test_seed_makes_training_and_predict_deterministic():
 def test_entropy_coefficient_schedule(tmp_path):
     """A schedule's value enters the loss at each update (a constant schedule trains as the number); save keeps it."""
 
-    class Decay:  # module-level-like callable that cloudpickle can save
+    class Decay:  # a callable object, as user schedules often are
         def __call__(self, progress_remaining: float) -> float:
             return 0.5 * progress_remaining
 

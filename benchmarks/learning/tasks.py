@@ -142,7 +142,7 @@ TASKS = {
         # PointRobot (sparse goal on a half-circle, 2 x 100-step episodes per task) at a 2-core CPU's budget: 16
         # meta-episodes per batch, 10 gradient steps per 200-step meta-episode and 100 random meta-episodes before
         # training (the entry, the authors': 32, 40 and 400; 200k updates, about 17 h a run here at 0.15 s an update);
-        # this: 6.5k updates, about 20 min. Target: beat ShmPPO's 0.20 (shm_ppo.yml, 1M steps)
+        # this: 6.5k updates, 15-16 min a run (24 with GRU memories). Target: beat ShmPPO's 0.20 (shm_ppo.yml, 1M steps)
         Task(
             "PointRobot-cpu",
             "PointRobot-v0",

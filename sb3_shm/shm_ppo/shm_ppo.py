@@ -59,9 +59,8 @@ class ShmPPO(ExactResume, RecurrentPPO):
     :param clip_range: Clipping parameter, it can be a function of the current progress remaining (from 1 to 0).
     :param clip_range_vf: Clipping parameter for the value function, None (default) for no clipping
     :param normalize_advantage: Whether to normalize or not the advantage
-    :param ent_coef: Entropy coefficient for the loss calculation. It can be a function of the current progress
-        remaining (from 1 to 0), as ``learning_rate`` and ``clip_range`` (not in RecurrentPPO): a coefficient that
-        decays keeps the policy exploring while the memory learns what to keep, then lets it settle
+    :param ent_coef: Entropy coefficient for the loss calculation, it can be a function of the current progress
+        remaining (from 1 to 0), as ``clip_range`` (RecurrentPPO takes a number only)
     :param vf_coef: Value function coefficient for the loss calculation
     :param max_grad_norm: The maximum value for the gradient clipping
     :param use_sde: Whether to use generalized State Dependent Exploration (gSDE)
