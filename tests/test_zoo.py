@@ -301,6 +301,9 @@ def test_bad_cli_inputs_are_one_line(tmp_path):
         ({"n_timesteps": "1e5"}, "!!float"),
         ({"ent_coef": "fast"}, "ent_coef"),
         ({"ent_coef": "auto"}, "ent_coef"),
+        ({"ent_coef": "lin_0.1_low"}, "ent_coef"),
+        ({"ent_coef": "lin_0.1_0.01_0"}, "ent_coef"),
+        ({"learning_rate": "lin_3e-4_1e-5"}, "learning_rate"),  # the zoo converts it: start values only
     ],
 )
 def test_hyperparam_checks(override, message):
@@ -309,21 +312,23 @@ def test_hyperparam_checks(override, message):
         check_hyperparams(hyperparams, "test")
 
 
-def test_entropy_schedule_from_a_lin_string(tmp_path):
+@pytest.mark.parametrize("value, start, end", [("lin_0.05", 0.05, 0.0), ("lin_0.1_0.01", 0.1, 0.01)])
+def test_entropy_schedule_from_a_lin_string(tmp_path, value, start, end):
     import argparse
 
     install_hook()
     from rl_zoo3.exp_manager import ExperimentManager
 
-    overrides = {"ent_coef": "lin_0.05", "n_envs": 2, "n_steps": 64, "batch_size": 64, "sequence_length": 32}
+    overrides = {"ent_coef": value, "n_envs": 2, "n_steps": 64, "batch_size": 64, "sequence_length": 32}
     manager = ExperimentManager(
         argparse.Namespace(), "shm_ppo", "CartPole-v1", str(tmp_path), n_timesteps=128, eval_freq=-1,
         hyperparams=overrides, seed=0, verbose=0, device="cpu",
     )  # fmt: skip
     model, _ = manager.setup_experiment()
-    assert (model.ent_coef(1.0), model.ent_coef(0.5)) == pytest.approx((0.05, 0.025))
+    assert (model.ent_coef(1.0), model.ent_coef(0.5), model.ent_coef(0.0)) == pytest.approx((start, (start + end) / 2, end))
     model.learn(128)
-    assert model.logger.name_to_value["train/ent_coef"] == pytest.approx(0.05 * model._current_progress_remaining)
+    progress = model._current_progress_remaining
+    assert model.logger.name_to_value["train/ent_coef"] == pytest.approx(end + (start - end) * progress)
     model.env.close()
 
 

@@ -25,8 +25,9 @@ class ZooAlgo(NamedTuple):
     :param algorithm: the algorithm class, e.g. ``"sb3_shm:ShmPPO"``
     :param samplers: the module of its ``--optimize`` sampler ``sample_<name>_params(trial, n_actions, n_envs,
         additional_args)`` and of the converter ``convert_<name>_params(trial.params)`` (``--trial-id``)
-    :param schedules: hyperparameters that take a ``lin_<initial value>`` string (a linear decay to 0) besides those
-        the zoo converts itself (learning_rate, clip_range, clip_range_vf)
+    :param schedules: hyperparameters that take a ``lin_<start>`` string (a linear decay to 0, as the zoo's own) or a
+        ``lin_<start>_<end>`` string (to ``end``) besides those the zoo converts itself (learning_rate, clip_range,
+        clip_range_vf), see :func:`linear_schedule`
     """
 
     name: str
@@ -59,6 +60,24 @@ _REGISTERED = (
     ZooAlgo("shm_sac", "sb3_shm:ShmSAC"),
 )
 ALGOS: dict[str, ZooAlgo] = {algo.name: algo for algo in _REGISTERED}
+
+
+def linear_schedule(value: str) -> Any:
+    """
+    The schedule of a ``lin_<start>`` (to 0, rl_zoo3's ``SimpleLinearSchedule`` as the zoo makes for learning_rate) or
+    ``lin_<start>_<end>`` string (stable-baselines3's ``LinearSchedule`` over the whole run), both picklable.
+
+    :param value: the string, already checked by :func:`sb3_shm.zoo.config.check_hyperparams`
+    :return: a function of the progress remaining (1 at the start of training, 0 at the end)
+    """
+    numbers = [float(part) for part in value.split("_")[1:]]
+    if len(numbers) == 1:
+        from rl_zoo3.utils import SimpleLinearSchedule  # imported here: this module is imported before torch
+
+        return SimpleLinearSchedule(numbers[0])
+    from stable_baselines3.common.utils import LinearSchedule
+
+    return LinearSchedule(start=numbers[0], end=numbers[1], end_fraction=1.0)
 
 
 def patch_utils(module: Any) -> None:
@@ -167,10 +186,8 @@ def patch_exp_manager(module: Any) -> None:
         overrides = getattr(self, "custom_hyperparams", None) or {}
         check_hyperparams(hyperparams, where, overrides=overrides, algo=algo.name)
         for key in algo.schedules:
-            if isinstance(hyperparams.get(key), str):  # "lin_<x>", checked above: as the zoo does for learning_rate
-                from rl_zoo3.utils import SimpleLinearSchedule
-
-                hyperparams[key] = SimpleLinearSchedule(float(hyperparams[key].split("_")[1]))
+            if isinstance(hyperparams.get(key), str):  # checked above
+                hyperparams[key] = linear_schedule(hyperparams[key])
         result = original_preprocess(self, hyperparams, *args, **kwargs)
         processed = result[0] if isinstance(result, tuple) else result
         if isinstance(processed, dict):

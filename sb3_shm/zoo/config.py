@@ -33,6 +33,8 @@ ZOO_RESERVED = {"env", "tensorboard_log", "seed", "verbose", "device", "_init_se
 _INT = "an integer"
 _NUMBER = "a number"
 _SCHEDULE = "a number or a 'lin_<number>' string"
+# Hyperparameters this package converts itself (ZooAlgo.schedules) also take an end value other than 0
+_SCHEDULE_TO = "a number, a 'lin_<start>' or a 'lin_<start>_<end>' string"
 _TYPES: dict[str, str] = {
     "n_steps": _INT,
     "n_epochs": _INT,
@@ -45,7 +47,7 @@ _TYPES: dict[str, str] = {
     "n_timesteps": _NUMBER + " (write 1e5 as !!float 1e5 in yaml)",
     "gamma": _NUMBER,
     "gae_lambda": _NUMBER,
-    "ent_coef": _SCHEDULE,
+    "ent_coef": _SCHEDULE_TO,
     "vf_coef": _NUMBER,
     "max_grad_norm": _NUMBER,
     "target_kl": _NUMBER + " or null",
@@ -75,13 +77,14 @@ def _type_ok(key: str, value: Any, expected: str | None) -> bool:
     is_number = (isinstance(value, (int, float))) and not isinstance(value, bool)
     if expected.startswith(_INT):
         return is_int or (value is None and "null" in expected)
-    if expected.startswith(_SCHEDULE):
+    if expected.startswith((_SCHEDULE, _SCHEDULE_TO)):
         if value is None:
             return "null" in expected
         if isinstance(value, str):
             parts = value.split("_")
+            lengths = (2, 3) if expected.startswith(_SCHEDULE_TO) else (2,)
             try:
-                return len(parts) == 2 and parts[0] == "lin" and float(parts[1]) >= 0
+                return len(parts) in lengths and parts[0] == "lin" and all(float(part) >= 0 for part in parts[1:])
             except ValueError:
                 return False
         return is_number
